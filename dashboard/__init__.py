@@ -1,0 +1,1 @@
+"""Homepage Studio dashboard: Streamlit pages that lay out what engine functions return."""

@@ -1,0 +1,1 @@
+"""Homepage Studio engine: data, models, metrics and layouts (never imports streamlit)."""

@@ -1,0 +1,165 @@
+"""The ``homepage`` command line: demo data, importers, baselines, training and evaluation."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from engine.constants import DEFAULT_TEST_DAYS, SEED
+from engine.errors import DataError, ModelError
+
+
+def _add_split_args(p: argparse.ArgumentParser, protocol_default: str | None = "loo") -> None:
+    p.add_argument("--protocol", choices=["loo", "temporal"], default=protocol_default, help="held-out protocol")
+    p.add_argument("--test-days", type=int, default=DEFAULT_TEST_DAYS, help="temporal protocol: days of test (and of validation before it)")
+    p.add_argument("--keep-history", action="store_true", help="do not mask items already in a user's history (repeat purchases)")
+    p.add_argument("--drop-unknown", action="store_true", help="drop interactions naming items missing from the catalogue")
+
+
+def _load(args):
+    from engine.data import load_dataset
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = load_dataset(args.dir, drop_unknown=getattr(args, "drop_unknown", False), encoding=getattr(args, "encoding", "utf-8"))
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    return data
+
+
+def _item_vectors(data, enabled: bool = True):
+    """Pretrained text vectors for intra-list diversity; None where items have no real text."""
+    if not enabled or not data.has_text():
+        return None
+    from engine.text_encoder import cached_item_vectors
+
+    return cached_item_vectors(data.root, data.items)
+
+
+def cmd_demo(args) -> None:
+    from engine.demo import generate_demo
+
+    start = time.perf_counter()
+    out = generate_demo(args.out, seed=args.seed, n_items=args.items, n_users=args.users)
+    print(f"demo store written to {out} in {time.perf_counter() - start:.1f}s")
+
+
+def cmd_import(args) -> None:
+    from engine.importers import IMPORTERS
+
+    start = time.perf_counter()
+    kind = args.kind
+    if kind == "hm":
+        out = IMPORTERS["hm"](args.src, args.out, transactions=args.transactions, images=not args.no_images, fmt=args.format or "parquet")
+    elif kind == "beauty":
+        out = IMPORTERS["beauty"](args.src, args.out, fmt=args.format or "csv")
+    elif kind == "movielens":
+        out = IMPORTERS["movielens"](args.src, args.out, min_rating=args.min_rating, fmt=args.format or "csv")
+    else:
+        if not args.interactions:
+            raise DataError("homepage import csv needs SRC (the items file) and --interactions FILE")
+        out = IMPORTERS["csv"](
+            args.src, args.interactions, args.out,
+            item_col=args.item_col, title_col=args.title_col, user_col=args.user_col, time_col=args.time_col,
+            category_col=args.category_col, price_col=args.price_col, image_col=args.image_col, brand_col=args.brand_col,
+            users_path=args.users, encoding=args.encoding, fmt=args.format or "csv",
+        )
+    data = _load(argparse.Namespace(dir=out))
+    print(f"imported {kind}: {data.n_items:,} items, {data.n_users:,} users, {len(data.interactions):,} interactions -> {out} ({time.perf_counter() - start:.1f}s)")
+
+
+def cmd_baselines(args) -> None:
+    from tqdm import tqdm
+
+    from engine.baselines import BASELINES
+    from engine.heldout import markdown_table, report, run_baselines, write_json
+    from engine.protocols import make_split
+
+    data = _load(args)
+    split = make_split(data, args.protocol, args.test_days)
+    names = args.models.split(",") if args.models else list(BASELINES)
+    vectors = _item_vectors(data, not args.no_ild)
+    with tqdm(total=len(names), desc="baselines", unit="model", file=sys.stderr) as bar:
+
+        def progress(name: str) -> None:
+            bar.set_postfix_str(f"{name} done")
+            bar.update(1)
+
+        models, _, ctx = run_baselines(split, names, mask_history=not args.keep_history, item_vectors=vectors, progress=progress)
+    out = report(data.name, split, ctx, models, mask_history=not args.keep_history)
+    print(f"{data.name}: {args.protocol}, {out['n_users']:,} evaluated users, {data.n_items:,} items, history {'kept' if args.keep_history else 'masked'}")
+    print(markdown_table(models))
+    if args.json:
+        write_json(out, args.json)
+        print(f"wrote {args.json}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="homepage", description="Homepage Studio: design an e-commerce homepage from a fine-tuned recommender.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="generate the embedded demo store")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--seed", type=int, default=SEED)
+    p.add_argument("--items", type=int, default=3000)
+    p.add_argument("--users", type=int, default=5000)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("import", help="import a real data set into the project format")
+    p.add_argument("kind", choices=["hm", "beauty", "movielens", "csv"])
+    p.add_argument("src", type=Path, help="source folder (hm, beauty, movielens) or the items file (csv)")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--format", choices=["csv", "parquet"], default=None)
+    p.add_argument("--transactions", choices=["histories", "last_week", "both"], default="histories", help="hm: which transactions file")
+    p.add_argument("--no-images", action="store_true", help="hm: do not copy product photos")
+    p.add_argument("--min-rating", type=float, default=0, help="movielens: keep ratings at or above this")
+    p.add_argument("--interactions", type=Path, help="csv: the interactions file")
+    p.add_argument("--users", type=Path, help="csv: an optional users file")
+    p.add_argument("--item-col", default="item_id")
+    p.add_argument("--title-col", default="title")
+    p.add_argument("--user-col", default="user_id")
+    p.add_argument("--time-col", default="timestamp")
+    p.add_argument("--category-col")
+    p.add_argument("--price-col")
+    p.add_argument("--image-col")
+    p.add_argument("--brand-col")
+    p.add_argument("--encoding", default="utf-8")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("baselines", help="tune, fit and evaluate the classical baselines")
+    p.add_argument("dir", type=Path)
+    _add_split_args(p)
+    p.add_argument("--json", type=Path, help="write the results here")
+    p.add_argument("--models", help="comma-separated subset of popularity,recent_popularity,item_knn,ease,transition")
+    p.add_argument("--no-ild", action="store_true", help="skip encoding item text for intra-list diversity")
+    p.add_argument("--encoding", default="utf-8")
+    p.set_defaults(func=cmd_baselines)
+
+    _add_model_commands(sub)
+    return parser
+
+
+def _add_model_commands(sub) -> None:
+    """Commands of later modules register here when those modules are present."""
+    try:
+        from engine import cli_model
+    except ImportError:
+        return
+    cli_model.register(sub, _add_split_args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (DataError, ModelError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -324,6 +324,7 @@ _PLURAL_NOUNS = ("Headphones", "Sunglasses", "Pants", "Trousers", "Chinos", "Jog
 
 
 def _roman(n: int) -> str:
+    """Roman numeral for a small positive integer (title suffixes such as "II")."""
     numerals = ((10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I"))
     out = ""
     for value, glyph in numerals:
@@ -514,6 +515,12 @@ def _make_picks(rng: np.random.Generator, users: dict[str, np.ndarray], n_days: 
     cum = np.cumsum(gap)
     sess_first = np.flatnonzero(first)
     p_time = s_start[p_sess] + cum - cum[sess_first][p_sess]
+    # A late, long session is moved earlier so that it ends on its own day (funnel steps take < 240 s):
+    # sessions then never overlap and no event falls after the last day.
+    s_end = np.zeros(len(s_user), dtype=np.int64)
+    np.maximum.at(s_end, p_sess, p_time + 240)
+    overflow = np.maximum(s_end - (s_day + 1) * 86400 + 1, 0)
+    p_time = p_time - overflow[p_sess]
     p_user = s_user[p_sess]
     user_first = np.searchsorted(p_user, np.arange(n_users))
     return {"user": p_user, "time": p_time, "first": first, "rank": np.arange(len(p_user)) - user_first[p_user]}

@@ -1,0 +1,181 @@
+"""``homepage train``, ``evaluate`` and ``recommend``: the fine-tuned ranker from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import DataError
+
+
+def register(sub, add_split_args) -> None:
+    p = sub.add_parser("train", help="fine-tune the transformer ranker")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--out", type=Path, help="model directory (default DIR/models/<UTC timestamp>)")
+    add_split_args(p)
+    p.add_argument("--max-minutes", type=float, default=None, help="training budget; the best checkpoint so far is kept")
+    p.add_argument("--mode", choices=["top", "full", "frozen"], default="top", help="encoder fine-tuning")
+    p.add_argument("--max-epochs", type=int, default=None)
+    p.add_argument("--encoder", help="BERT-family model folder (default: packaged all-MiniLM-L6-v2, or $HOMEPAGE_ENCODER)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--dim", type=int, default=None, help="vector size")
+    p.add_argument("--event-head", action="store_true", help="multi-task: also predict the next event type")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="fine-tuned vs zero-shot vs baselines on the same split")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--model", type=Path, help="model directory (default: newest under DIR/models)")
+    add_split_args(p, protocol_default=None)
+    p.add_argument("--json", type=Path, required=True)
+    p.add_argument("--models", help="comma-separated subset of finetuned,zero_shot and the baselines")
+    p.add_argument("--no-ild", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("recommend", help="a user's ranked items with titles")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--model", type=Path)
+    p.add_argument("--user", required=True)
+    p.add_argument("--k", type=int, default=20)
+    p.add_argument("--keep-history", action="store_true")
+    p.set_defaults(func=cmd_recommend)
+
+
+def _config(args, data):
+    from engine.ranker import RankerConfig
+
+    config = RankerConfig(mode=args.mode, seed=args.seed, encoder_path=args.encoder, use_text=data.has_text(), event_head=args.event_head)
+    if args.max_epochs:
+        config.max_epochs = args.max_epochs
+    if args.dim:
+        config.dim = args.dim
+    if not config.use_text:
+        config.mode = "frozen"
+        config.dropout = 0.5  # id-only sequences over sparse data overfit fast
+    return config
+
+
+def cmd_train(args) -> None:
+    from tqdm import tqdm
+
+    from engine.cli import _load
+    from engine.heldout import EvalContext, evaluate_model
+    from engine.model_store import new_model_dir, save_model
+    from engine.protocols import make_split
+    from engine.recommenders import FineTunedRecommender
+    from engine.train import train_ranker
+
+    data = _load(args)
+    split = make_split(data, args.protocol, args.test_days)
+    config = _config(args, data)
+    if not config.use_text:
+        print(f"{data.name}: items have no real text (titles are placeholders): training the id part only, no encoder")
+    out = args.out or new_model_dir(args.dir)
+    bar = tqdm(total=config.max_epochs, desc="train", unit="epoch", file=sys.stderr)
+
+    def progress(entry: dict) -> None:
+        bar.set_postfix(step=entry["step"], loss=f"{entry['loss']:.3f}", valid_ndcg=f"{entry['valid_ndcg@10']:.4f}")
+        bar.update(1)
+
+    start = time.perf_counter()
+    model, tower, result = train_ranker(data, split, config, max_minutes=args.max_minutes, progress=progress)
+    bar.close()
+    mask = not args.keep_history
+    rec = FineTunedRecommender(model, model.item_vectors().detach().numpy()).fit(split.fit_data("test"))
+    metrics, _ = evaluate_model(rec, EvalContext.build(split, "test"), mask)
+    manifest = {
+        "protocol": split.protocol,
+        "test_days": split.test_days,
+        "masked_history": mask,
+        "split": split.describe(),
+        "training": {"seconds": round(time.perf_counter() - start, 1), **{k: v for k, v in vars(result).items() if k != "history"}, "history": result.history},
+        "metrics": {k: v for k, v in metrics.items() if not isinstance(v, np.ndarray)},
+        "text": bool(config.use_text),
+    }
+    save_model(out, model, tower, data, manifest)
+    print(
+        f"trained in {result.seconds:.0f}s ({result.epochs} epochs, {result.steps} steps, stopped by {result.stopped_by}; "
+        f"best epoch {result.best_epoch}, valid NDCG@10 {result.best_valid_ndcg:.4f})\n"
+        f"test ({split.protocol}): NDCG@10 {metrics['ndcg@10']:.4f} [{metrics['ndcg@10_ci95'][0]:.4f}, {metrics['ndcg@10_ci95'][1]:.4f}], "
+        f"HR@10 {metrics['hr@10']:.4f}, Recall@12 {metrics['recall@12']:.4f}, MAP@12 {metrics['map@12']:.4f}\n"
+        f"model saved to {out}"
+    )
+
+
+def _model_dir(args) -> Path:
+    from engine.model_store import newest_model
+
+    return args.model or newest_model(args.dir)
+
+
+def cmd_evaluate(args) -> None:
+    from tqdm import tqdm
+
+    from engine.baselines import BASELINES
+    from engine.cli import _item_vectors, _load
+    from engine.heldout import EvalContext, evaluate_model, markdown_table, report, run_baselines, write_json
+    from engine.model_store import load_recommender
+    from engine.protocols import make_split
+    from engine.recommenders import ZeroShot
+
+    data = _load(args)
+    model_dir = _model_dir(args)
+    rec, manifest = load_recommender(model_dir, data)
+    protocol = args.protocol or manifest.get("protocol", "loo")
+    test_days = args.test_days if args.protocol else (manifest.get("test_days") or args.test_days)
+    split = make_split(data, protocol, test_days)
+    mask = not args.keep_history
+    names = args.models.split(",") if args.models else ["finetuned", "zero_shot", *BASELINES]
+    text_vectors = _item_vectors(data, True)
+    ild_vectors = None if args.no_ild else text_vectors
+    ctx = EvalContext.build(split, "test", ild_vectors)
+    models = {}
+    with tqdm(total=len(names), desc="evaluate", unit="model", file=sys.stderr) as bar:
+        if "finetuned" in names:
+            models["finetuned"], _ = evaluate_model(rec.fit(split.fit_data("test")), ctx, mask)
+            models["finetuned"]["fit_seconds"] = manifest.get("training", {}).get("seconds")
+            bar.update(1)
+        if "zero_shot" in names:
+            if text_vectors is None:
+                models["zero_shot"] = {"note": "no item text in this data set: zero-shot needs text"}
+            else:
+                start = time.perf_counter()
+                zs = ZeroShot(text_vectors).fit(split.fit_data("test"))
+                models["zero_shot"], _ = evaluate_model(zs, ctx, mask)
+                models["zero_shot"]["fit_seconds"] = round(time.perf_counter() - start, 3)
+            bar.update(1)
+        base = [n for n in names if n in BASELINES]
+        if base:
+            res, _, _ = run_baselines(split, base, mask_history=mask, item_vectors=ild_vectors, progress=lambda n: bar.update(1))
+            models.update(res)
+    out = report(data.name, split, ctx, models, mask)
+    out["model_dir"] = str(model_dir)
+    print(f"{data.name}: {protocol}, {out['n_users']:,} evaluated users, history {'masked' if mask else 'kept'}")
+    print(markdown_table({k: v for k, v in models.items() if "note" not in v}))
+    write_json(out, args.json)
+    print(f"wrote {args.json}")
+
+
+def cmd_recommend(args) -> None:
+    from engine.cli import _load
+    from engine.model_store import load_recommender
+    from engine.protocols import FitData
+
+    data = _load(args)
+    rec, _ = load_recommender(_model_dir(args), data)
+    if args.user not in data.user_index:
+        raise DataError(f"{data.root}: user {args.user!r} has no interactions")
+    rec.fit(FitData(data.interactions, data.n_users, data.n_items))
+    uidx = np.array([data.user_index[args.user]])
+    items, scores = rec.rank(uidx, args.k, mask_history=not args.keep_history)
+    cols = [c for c in ("item_id", "title", "category", "price") if c in data.items.columns]
+    table = data.items.iloc[items[0]][cols].copy()
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    table["score"] = np.round(scores[0], 3)
+    print(table.to_string(index=False))
+
+
+__all__ = ["register", "argparse"]

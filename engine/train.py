@@ -1,0 +1,207 @@
+"""Training loop of the ranker: next-item softmax over sampled and in-batch negatives, early stopping."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.constants import DEFAULT_K
+from engine.data import Dataset
+from engine.heldout import EvalContext, evaluate_model
+from engine.protocols import Split
+from engine.ranker import Ranker, RankerConfig, TextTower
+from engine.recommenders import FineTunedRecommender
+from engine.text_encoder import item_texts, load_encoder
+
+
+@dataclass
+class TrainResult:
+    """What happened in training, for the manifest and the terminal."""
+
+    best_epoch: int = 0
+    best_valid_ndcg: float = 0.0
+    epochs: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    stopped_by: str = "max_epochs"
+    history: list[dict] = field(default_factory=list)
+
+
+def _event_codes(data: Dataset, split: Split) -> tuple[dict[int, np.ndarray] | None, int]:
+    """Per-user event codes aligned with training sequences, when the data has events."""
+    if "event" not in split.train.columns:
+        return None, 0
+    train = split.train
+    names, codes = np.unique(train["event"].astype(str).to_numpy(), return_inverse=True)
+    order = np.argsort(train["uidx"].to_numpy(), kind="stable")
+    users = train["uidx"].to_numpy()[order]
+    ev = codes[order]
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    return {int(users[s]): ev[s:e] for s, e in zip(starts, np.r_[starts[1:], len(users)])}, len(names)
+
+
+def build_text_tower(data: Dataset, config: RankerConfig) -> TextTower:
+    """Tokenise every item's text once and wrap the pretrained encoder."""
+    tokenizer, encoder = load_encoder(config.encoder_path)
+    tok = tokenizer(item_texts(data.items), padding="max_length", truncation=True, max_length=config.text_max_len, return_tensors="pt")
+    # Trim padding columns no item uses: cheaper layers.
+    width = int(tok["attention_mask"].sum(1).max())
+    tower = TextTower(encoder, tok["input_ids"][:, :width], tok["attention_mask"][:, :width], config.mode, config.top_layers)
+    tower.build_cache()
+    return tower
+
+
+def _window(n: int, max_len: int, rng: np.random.Generator) -> tuple[int, int]:
+    """A training window [start, end) of a sequence of length n: the latest one, or half the time a
+    random earlier crop when the sequence is longer than the user tower reads."""
+    end = n
+    if n > max_len + 1 and rng.random() < 0.5:
+        end = int(rng.integers(max_len + 1, n + 1))
+    return max(0, end - max_len - 1), end
+
+
+def train_ranker(
+    data: Dataset,
+    split: Split,
+    config: RankerConfig,
+    *,
+    max_minutes: float | None = None,
+    progress: Callable[[dict], None] | None = None,
+) -> tuple[Ranker, TextTower | None, TrainResult]:
+    """Fine-tune on the split's training sequences, early-stopping on validation NDCG@10.
+
+    Returns:
+        (the best model, its text tower or None, a summary). ``model.text_table`` holds the text
+        vectors of the best epoch.
+    """
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    start_time = time.perf_counter()
+    deadline = start_time + max_minutes * 60 if max_minutes else math.inf
+    fit = split.fit_data("valid")  # train only: validation is for early stopping
+    seqs = {u: s for u, s in fit.sequences().items() if len(s) >= 2}
+    users = np.array(sorted(seqs), dtype=np.int64)
+    if len(users) == 0:
+        raise ValueError(f"{data.root}: no user has two training interactions; nothing to learn from")
+    events, n_events = _event_codes(data, split) if config.event_head else (None, 0)
+    config.n_events = n_events
+
+    tower = None
+    text_dim = 1
+    if config.use_text:
+        tower = build_text_tower(data, config)
+        text_dim = tower.encoder.config.hidden_size
+    model = Ranker(config, data.n_items, text_dim=text_dim)
+    model.warm.copy_(torch.from_numpy((fit.item_counts() > 0).astype(np.float32))[:, None])
+    if tower is not None:
+        model.text_table.copy_(tower.encode_all())
+    params = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": config.lr}]
+    enc_params = tower.trainable() if tower is not None else []
+    if enc_params:
+        params.append({"params": enc_params, "lr": config.encoder_lr})
+    optim = torch.optim.AdamW(params, weight_decay=config.weight_decay)
+
+    valid_ctx = EvalContext.build(split, "valid")
+    result = TrainResult()
+    best_state, best_enc = None, None
+    bad_epochs, step = 0, 0
+
+    def validate(epoch: int) -> float:
+        nonlocal best_state, best_enc, bad_epochs
+        rec = FineTunedRecommender(model, model.item_vectors().detach().numpy()).fit(fit)
+        ndcg = evaluate_model(rec, valid_ctx)[0][f"ndcg@{DEFAULT_K}"] if len(valid_ctx.users) else 0.0
+        improved = best_state is None or ndcg > result.best_valid_ndcg
+        if improved:
+            result.best_valid_ndcg, result.best_epoch, bad_epochs = ndcg, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+            best_enc = [p.detach().clone() for p in enc_params]
+        else:
+            bad_epochs += 1
+        return ndcg
+
+    out_of_time = False
+    for epoch in range(1, config.max_epochs + 1):
+        model.train()
+        if tower is not None:
+            tower.train()
+        order = rng.permutation(users)
+        losses = []
+        for b in range(0, len(order), config.batch_size):
+            batch = order[b : b + config.batch_size]
+            loss = _step(model, tower, [seqs[int(u)] for u in batch], [events[int(u)] if events else None for u in batch], config, rng)
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for g in params for p in g["params"]], 1.0)
+            optim.step()
+            losses.append(float(loss))
+            step += 1
+            if time.perf_counter() > deadline:
+                out_of_time = True
+                break
+        if tower is not None and enc_params:
+            model.text_table.copy_(tower.encode_all())  # refresh the table with the tuned encoder
+        ndcg = validate(epoch)
+        entry = {"epoch": epoch, "step": step, "loss": float(np.mean(losses)) if losses else float("nan"), "valid_ndcg@10": ndcg, "seconds": round(time.perf_counter() - start_time, 1)}
+        result.history.append(entry)
+        if progress:
+            progress(entry)
+        if out_of_time:
+            result.stopped_by = "max_minutes"
+            break
+        if bad_epochs >= config.patience:
+            result.stopped_by = "early_stopping"
+            break
+    model.load_state_dict(best_state)
+    for p, saved in zip(enc_params, best_enc or []):
+        p.data.copy_(saved)
+    model.eval()
+    result.epochs, result.steps = len(result.history), step
+    result.seconds = round(time.perf_counter() - start_time, 1)
+    return model, tower, result
+
+
+def _step(model: Ranker, tower: TextTower | None, seqs: list[np.ndarray], events: list, config: RankerConfig, rng: np.random.Generator) -> torch.Tensor:
+    """Loss of one batch: every position predicts its next item against shared negatives."""
+    spans = [_window(len(s), config.max_len, rng) for s in seqs]
+    width = max(end - start - 1 for start, end in spans)
+    inp = np.zeros((len(seqs), width), dtype=np.int64)
+    tgt = np.zeros_like(inp)
+    valid = np.zeros(inp.shape, dtype=bool)
+    use_events = model.event_head is not None and events[0] is not None
+    ev = np.zeros_like(inp)
+    for row, (s, (start, end)) in enumerate(zip(seqs, spans)):
+        n = end - start - 1
+        inp[row, :n], tgt[row, :n], valid[row, :n] = s[start : end - 1], s[start + 1 : end], True
+        if use_events:
+            ev[row, :n] = events[row][start + 1 : end]  # event type of each target
+    inp_t, tgt_t, valid_t = map(torch.from_numpy, (inp, tgt, valid))
+
+    table = model.item_vectors()  # (I, D), gradient into projection and id embeddings
+    if tower is not None and tower.trainable():
+        # Straight-through: values stay those of the table (consistent for every item), the
+        # gradient reaches the encoder through freshly encoded targets of this batch.
+        targets = np.unique(tgt[valid])
+        chosen = torch.from_numpy(rng.choice(targets, size=min(len(targets), config.encoder_items_per_step), replace=False))
+        fresh = model.text_proj(tower(chosen))  # (S, D)
+        table = table.index_add(0, chosen, fresh - fresh.detach())
+    states = model.user_states(table[inp_t])  # (B, L, D)
+    h = states[valid_t]  # (P, D)
+    t = tgt_t[valid_t]  # (P,)
+    last = tgt_t[torch.arange(len(seqs)), valid_t.sum(1) - 1]  # (B,) in-batch targets
+    negatives = torch.from_numpy(rng.integers(0, model.n_items, size=config.n_negatives))
+    cand = torch.cat([negatives, last])  # (K,)
+    pos = (h * table[t]).sum(-1, keepdim=True)  # (P, 1)
+    neg = h @ table[cand].T  # (P, K)
+    neg = neg.masked_fill(cand[None, :] == t[:, None], float("-inf"))  # accidental hits
+    logits = torch.cat([pos, neg], dim=1) / config.temperature
+    loss = F.cross_entropy(logits, torch.zeros(len(t), dtype=torch.long))
+    if use_events:
+        loss = loss + 0.2 * F.cross_entropy(model.event_head(h), torch.from_numpy(ev)[valid_t])
+    return loss

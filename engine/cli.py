@@ -12,9 +12,31 @@ from engine.constants import DEFAULT_TEST_DAYS, SEED
 from engine.errors import DataError, ModelError
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1 (a usage error, exit code 2, otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _baseline_names(text: str) -> list[str]:
+    """argparse type: a comma-separated list of known baseline names."""
+    from engine.baselines import BASELINES
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in BASELINES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown model(s) {', '.join(unknown) or repr(text)}; choose from {','.join(BASELINES)}")
+    return names
+
+
 def _add_split_args(p: argparse.ArgumentParser, protocol_default: str | None = "loo") -> None:
     p.add_argument("--protocol", choices=["loo", "temporal"], default=protocol_default, help="held-out protocol")
-    p.add_argument("--test-days", type=int, default=DEFAULT_TEST_DAYS, help="temporal protocol: days of test (and of validation before it)")
+    p.add_argument("--test-days", type=_positive_int, default=DEFAULT_TEST_DAYS, help="temporal protocol: days of test (and of validation before it)")
     p.add_argument("--keep-history", action="store_true", help="do not mask items already in a user's history (repeat purchases)")
     p.add_argument("--drop-unknown", action="store_true", help="drop interactions naming items missing from the catalogue")
 
@@ -79,8 +101,13 @@ def cmd_baselines(args) -> None:
     from engine.protocols import make_split
 
     data = _load(args)
-    split = make_split(data, args.protocol, args.test_days)
-    names = args.models.split(",") if args.models else list(BASELINES)
+    try:
+        split = make_split(data, args.protocol, args.test_days)
+    except DataError:
+        raise
+    except ValueError as exc:  # --test-days longer than the data: a problem of this data set, not a crash
+        raise DataError(str(exc)) from exc
+    names = args.models or list(BASELINES)
     vectors = _item_vectors(data, not args.no_ild)
     with tqdm(total=len(names), desc="baselines", unit="model", file=sys.stderr) as bar:
 
@@ -133,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path)
     _add_split_args(p)
     p.add_argument("--json", type=Path, help="write the results here")
-    p.add_argument("--models", help="comma-separated subset of popularity,recent_popularity,item_knn,ease,transition")
+    p.add_argument("--models", type=_baseline_names, help="comma-separated subset of popularity,recent_popularity,item_knn,ease,transition")
     p.add_argument("--no-ild", action="store_true", help="skip encoding item text for intra-list diversity")
     p.add_argument("--encoding", default="utf-8")
     p.set_defaults(func=cmd_baselines)

@@ -135,8 +135,12 @@ def _read_table(path: Path, encoding: str) -> pd.DataFrame:
 
 
 def _rows(frame: pd.DataFrame, mask: np.ndarray, path: Path) -> str:
-    """File line numbers (header = line 1) of the first offending rows, for error messages."""
-    positions = np.flatnonzero(mask)[:_SHOW_ROWS]
+    """File line numbers (header = line 1) of the first offending rows, for error messages.
+
+    Rows are named by the frame's index labels, which stay the file's row numbers while a table is
+    validated (subsets such as the non-empty created_at values keep their labels).
+    """
+    positions = np.asarray(frame.index[np.asarray(mask, dtype=bool)][:_SHOW_ROWS], dtype=np.int64)
     if path.suffix == ".csv":
         return ", ".join(str(p + 2) for p in positions) + " (file lines)"
     return ", ".join(str(p) for p in positions) + " (row numbers from 0)"
@@ -159,7 +163,7 @@ def _require_values(frame: pd.DataFrame, column: str, path: Path) -> None:
 
 
 def parse_timestamps(values: pd.Series, path: Path, column: str = TIME_COL) -> pd.Series:
-    """ISO dates/datetimes or unix seconds to naive datetime64[ns]; names the first bad rows."""
+    """ISO dates/datetimes or unix seconds to naive datetime64[ns] (UTC where an offset is given); names the first bad rows."""
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = pd.to_datetime(values)
     else:
@@ -168,16 +172,19 @@ def parse_timestamps(values: pd.Series, path: Path, column: str = TIME_COL) -> p
         if numeric.notna().all():
             parsed = pd.to_datetime(numeric, unit="s", errors="coerce")
         else:
-            parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+            # utc=True: values with different offsets (or some with and some without) parse to one
+            # time line instead of raising; naive values are taken as UTC.
+            parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    bad = parsed.isna().to_numpy()
+    # datetime64[ns] spans 1677-09-21 .. 2262-04-11; unix milliseconds read as seconds land far outside.
+    bad = (parsed.isna() | (parsed < pd.Timestamp.min) | (parsed > pd.Timestamp.max)).to_numpy()
     if bad.any():
         frame = values.to_frame()
         examples = values[bad].head(3).tolist()
         raise DataError(
             f"{path}: column {column} has {int(bad.sum())} value(s) that are not ISO dates/datetimes "
-            f"or unix seconds, first at {_rows(frame, bad, path)}: {examples}"
+            f"or unix seconds between 1677 and 2262, first at {_rows(frame, bad, path)}: {examples}"
         )
     return parsed.astype("datetime64[ns]")
 
@@ -246,8 +253,9 @@ def _load_interactions(root: Path, item_index: dict[str, int], encoding: str, dr
                 f"(e.g. {ids}), first at {where}; pass --drop-unknown to drop them"
             )
         warnings.warn(f"{path}: dropped {n} interaction(s) with unknown {ITEM_COL} (e.g. {ids})", stacklevel=2)
-        inter = inter.loc[~unknown].reset_index(drop=True)
-        iidx = iidx[~unknown].reset_index(drop=True)
+        # Keep the file's row labels, so that later messages still name the right lines.
+        inter = inter.loc[~unknown]
+        iidx = iidx[~unknown]
         if inter.empty:
             raise DataError(f"{path}: no interaction is left after dropping unknown items")
     inter[TIME_COL] = parse_timestamps(inter[TIME_COL], path)

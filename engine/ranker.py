@@ -47,7 +47,8 @@ class RankerConfig:
     encoder_lr: float = 5e-5  # AdamW learning rate of fine-tuned encoder layers
     weight_decay: float = 0.01  # AdamW weight decay
     encoder_items_per_step: int = 48  # items re-encoded with gradient per step (top/full modes)
-    max_epochs: int = 60  # upper bound on passes over the training users
+    max_epochs: int = 60  # upper bound on epochs (passes over the training users)
+    min_steps_per_epoch: int = 40  # small data sets repeat passes until an epoch has this many steps
     patience: int = 4  # epochs without validation NDCG@10 gain before stopping
     event_head: bool = False  # multi-task: also predict the next event type (purchase vs view ...)
     n_events: int = 0  # number of event types (set from the data when event_head is on)

@@ -131,7 +131,9 @@ def train_ranker(
         model.train()
         if tower is not None:
             tower.train()
-        order = rng.permutation(users)
+        # Small data sets get several passes per epoch so validation is not run every few steps.
+        passes = max(1, math.ceil(config.min_steps_per_epoch / math.ceil(len(users) / config.batch_size)))
+        order = np.concatenate([rng.permutation(users) for _ in range(passes)])
         losses = []
         for b in range(0, len(order), config.batch_size):
             batch = order[b : b + config.batch_size]
@@ -140,7 +142,7 @@ def train_ranker(
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for g in params for p in g["params"]], 1.0)
             optim.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             step += 1
             if time.perf_counter() > deadline:
                 out_of_time = True

@@ -1,0 +1,336 @@
+"""Classical baselines on hand-made data, against numpy references, and the held-out report's keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SHARED, needs_shared
+
+from engine.baselines import BASELINES, EASE, ItemKNN, Popularity, RecentPopularity, Recommender, Transition, make_baseline
+from engine.data import load_dataset, write_dataset
+from engine.heldout import EvalContext, evaluate_model, markdown_table, report, run_baselines, write_json
+from engine.protocols import FitData, leave_one_out, make_split
+from engine.ranking import mask_rows, top_k
+
+MODEL_KEYS = {"ndcg@10", "recall@10", "hr@10", "map@12", "coverage@10", "tail_share@10", "novelty@10", "ild@10", "gini@10", "fit_seconds"}
+TOP_KEYS = {"dataset", "protocol", "k", "n_users", "n_items", "models"}
+NAMES = {"popularity", "recent_popularity", "item_knn", "ease", "transition"}
+
+
+def fit_data(rows: list[tuple[int, int, int]], n_users: int, n_items: int) -> FitData:
+    """FitData from (user, item, day) triples, in the order given (which must be time order)."""
+    frame = pd.DataFrame(rows, columns=["uidx", "iidx", "day"])
+    frame["timestamp"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(frame.pop("day"), unit="D")
+    assert frame["timestamp"].is_monotonic_increasing
+    return FitData(frame, n_users, n_items)
+
+
+# ------------------------------------------------------------------------------------------------
+# Ranking helpers
+
+
+def test_top_k_ties_by_lower_index_and_masking() -> None:
+    scores = np.array([[1.0, 3.0, 3.0, 0.0, 3.0], [5.0, 5.0, 5.0, 5.0, 5.0]], dtype=np.float32)
+    items, vals = top_k(scores, 3)
+    assert items.tolist() == [[1, 2, 4], [0, 1, 2]]
+    assert vals.tolist() == [[3.0, 3.0, 3.0], [5.0, 5.0, 5.0]]
+    import scipy.sparse as sp
+
+    history = sp.csr_matrix(np.array([[0, 1, 0, 0, 0], [1, 0, 0, 0, 1]], dtype=np.float32))
+    masked = mask_rows(scores.copy(), np.array([0, 1]), history)
+    assert top_k(masked, 3)[0].tolist() == [[2, 4, 0], [1, 2, 3]]
+    assert top_k(scores, 99)[0].shape == (2, 5)
+
+
+# ------------------------------------------------------------------------------------------------
+# Popularity and history masking
+
+# Distinct users per item: 0 -> 1, 1 -> 1, 2 -> 2 (but 4 rows), 3 -> 2, 4 -> 1.
+POP_ROWS = [(0, 0, 0), (0, 2, 1), (0, 2, 2), (0, 2, 3), (1, 2, 4), (1, 3, 5), (2, 3, 6), (2, 1, 7), (3, 4, 8)]
+
+
+def test_popularity_counts_distinct_users_ties_by_index() -> None:
+    model = Popularity().fit(fit_data(POP_ROWS, 4, 5))
+    assert model.counts_.tolist() == [1, 1, 2, 2, 1]
+    items, scores = model.rank(np.array([3]), 5, mask_history=False)
+    assert items.tolist() == [[2, 3, 0, 1, 4]]
+    assert scores.tolist() == [[2, 2, 1, 1, 1]]
+
+
+def test_history_masking_and_keep_history() -> None:
+    model = Popularity().fit(fit_data(POP_ROWS, 4, 5))
+    masked, _ = model.rank(np.array([0, 2]), 5)
+    # User 0 saw 0 and 2, user 2 saw 3 and 1; masked items come last with -inf and are never in the top 3.
+    assert masked[:, :3].tolist() == [[3, 1, 4], [2, 0, 4]]
+    top3, scores = model.rank(np.array([0, 2]), 3)
+    assert np.isfinite(scores).all()
+    kept, _ = model.rank(np.array([0, 2]), 3, mask_history=False)
+    assert kept.tolist() == [[2, 3, 0], [2, 3, 0]]
+
+
+@pytest.mark.parametrize("name", sorted(BASELINES))
+def test_every_baseline_masks_history(name: str) -> None:
+    rng = np.random.default_rng(3)
+    rows = sorted(((int(u), int(i), int(d)) for u, i, d in zip(rng.integers(0, 12, 80), rng.integers(0, 15, 80), rng.integers(0, 20, 80))), key=lambda r: r[2])
+    data = fit_data(rows, 12, 15)
+    model = make_baseline(name).fit(data)
+    users = np.arange(12)
+    items, scores = model.rank(users, 5)
+    hist = data.matrix()
+    for u, row in zip(users, items):
+        assert not set(row.tolist()) & set(hist[u].indices.tolist())
+    assert model.score(users).shape == (12, 15)
+
+
+# ------------------------------------------------------------------------------------------------
+# Transition
+
+
+def test_transition_recommends_most_frequent_successor() -> None:
+    rows = [
+        (0, 0, 0), (0, 1, 1),  # 0 -> 1
+        (1, 0, 2), (1, 1, 3),  # 0 -> 1
+        (2, 0, 4), (2, 2, 5),  # 0 -> 2
+        (2, 2, 6),  # 2 -> 2: a repeat, not a transition
+        (3, 4, 7), (3, 4, 8), (3, 3, 9), (3, 3, 10), (3, 0, 11),  # popular-ish 3 and 4; last item 0
+        (4, 3, 12),
+    ]
+    model = Transition().fit(fit_data(rows, 6, 5))
+    assert model.trans_[0, 1] == 2 and model.trans_[0, 2] == 1 and model.trans_[2, 2] == 0
+    items, _ = model.rank(np.array([3]), 3)
+    # User 3 saw 4, 3 and 0: 1 (two successors) beats 2 (one); masked items never appear.
+    assert items.tolist() == [[1, 2, 4]] or items[0, :2].tolist() == [1, 2]
+    items, scores = model.rank(np.array([3]), 5, mask_history=False)
+    assert items[0, :2].tolist() == [1, 2]
+    assert scores[0, 0] > 2 and scores[0, 1] > 1
+    # A user with no history falls back to popularity: item 0 (four users), 1 and 3 (two each, lower
+    # index first), then 2 and 4 (one each).
+    assert model.rank(np.array([5]), 5)[0].tolist() == [[0, 1, 3, 2, 4]]
+
+
+# ------------------------------------------------------------------------------------------------
+# EASE
+
+
+def _ease_reference(x: np.ndarray, lam: float) -> np.ndarray:
+    g = x.T @ x + lam * np.eye(x.shape[1])
+    p = np.linalg.inv(g)
+    b = np.eye(x.shape[1]) - p @ np.diag(1.0 / np.diag(p))
+    np.fill_diagonal(b, 0.0)
+    return b
+
+
+@pytest.mark.parametrize("lam", [0.5, 5.0, 200.0])
+def test_ease_matches_numpy_closed_form(lam: float) -> None:
+    rng = np.random.default_rng(0)
+    x = (rng.random((25, 9)) < 0.35).astype(np.float64)
+    x[:, 7] = 0.0  # an item without training data: its row and column of B must be zero
+    rows = [(int(u), int(i), 0) for u, i in zip(*np.nonzero(x))]
+    model = EASE(lam=lam).fit(fit_data(rows, 25, 9))
+    b = _ease_reference(x, lam)
+    assert np.abs(np.diag(b)).max() == 0.0
+    assert np.allclose(b[7], 0) and np.allclose(b[:, 7], 0)
+    full = np.zeros((9, 9), dtype=np.float32)
+    full[:, model.active_] = model.b_
+    np.testing.assert_allclose(full, b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(model.score(np.arange(25)), x @ b, rtol=1e-4, atol=1e-5)
+    assert model.get_params() == {"lam": lam}
+
+
+# ------------------------------------------------------------------------------------------------
+# Item kNN
+
+#     item: 0  1  2  3
+KNN_X = np.array(
+    [
+        [1, 1, 0, 0],  # u0
+        [1, 1, 1, 0],  # u1
+        [0, 0, 1, 1],  # u2
+        [0, 1, 0, 1],  # u3
+    ],
+    dtype=np.float64,
+)
+
+
+def test_item_knn_scores_by_hand() -> None:
+    rows = [(int(u), int(i), 0) for u, i in zip(*np.nonzero(KNN_X))]
+    model = ItemKNN().fit(fit_data(rows, 4, 4))
+    # Column norms: sqrt(2), sqrt(3), sqrt(2), sqrt(2). Co-counts: (0,1)=2, (0,2)=1, (1,2)=1, (1,3)=1, (2,3)=1.
+    r2, r3, r6 = np.sqrt(2), np.sqrt(3), np.sqrt(6)
+    cos = {(0, 1): 2 / r6, (0, 2): 1 / 2, (0, 3): 0.0, (1, 2): 1 / r6, (1, 3): 1 / r6, (2, 3): 1 / 2}
+    sim = np.zeros((4, 4))
+    for (i, j), v in cos.items():
+        sim[i, j] = sim[j, i] = v
+    assert np.isclose(cos[(0, 1)], 2 / (r2 * r3))
+    # score(u, j) = sum over the user's items i of cos(i, j), self-similarity excluded.
+    expect = {
+        0: [cos[0, 1], cos[0, 1], cos[0, 2] + cos[1, 2], cos[1, 3]],
+        2: [cos[0, 2], cos[1, 2] + cos[1, 3], cos[2, 3], cos[2, 3]],
+    }
+    scores = model.score(np.array([0, 2]))
+    np.testing.assert_allclose(scores, np.array([expect[0], expect[2]]), rtol=1e-5)
+    np.testing.assert_allclose(model.score(np.arange(4)), KNN_X @ sim, rtol=1e-5)
+
+
+def test_item_knn_keeps_each_candidates_nearest_neighbours() -> None:
+    rng = np.random.default_rng(5)
+    x = (rng.random((60, 12)) < 0.3).astype(np.float64)
+    rows = [(int(u), int(i), 0) for u, i in zip(*np.nonzero(x))]
+    model = ItemKNN(neighbours=3).fit(fit_data(rows, 60, 12))
+    norms = np.sqrt(x.sum(0))
+    sim = (x.T @ x) / np.outer(norms, norms)
+    np.fill_diagonal(sim, 0.0)
+    # score(u, j) sums cos(i, j) over the user's items i among j's 3 nearest neighbours.
+    kept = np.zeros_like(sim)
+    for j in range(12):
+        nn = np.argsort(-sim[j], kind="stable")[:3]
+        assert sim[j, nn[2]] > np.sort(sim[j])[::-1][3] + 1e-9, "fixture must be tie-free"
+        kept[j, nn] = sim[j, nn]
+    np.testing.assert_allclose(model.score(np.arange(60)), x @ kept.T, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------
+# Recent popularity
+
+
+def test_recent_popularity_uses_last_seven_days() -> None:
+    rows = []
+    rows += [(u, 0, 1 + u) for u in range(5)]  # item 0: 5 users, days 1-5 (old)
+    rows += [(10, 2, 12), (11, 2, 12), (12, 2, 12)]  # item 2: 3 users on day 12, just outside the window
+    rows += [(20, 1, 15), (21, 1, 16)]  # item 1: 2 users in the window
+    rows += [(22, 3, 19), (22, 3, 19)]  # item 3: 1 user (twice) in the window
+    rows += [(23, 4, 20)]  # item 4: 1 user on the last day (day 20)
+    rows.sort(key=lambda r: r[2])
+    model = RecentPopularity().fit(fit_data(rows, 30, 5))
+    items, _ = model.rank(np.array([29]), 5)
+    # Recent distinct users: item 1 -> 2, items 3 and 4 -> 1 (4 breaks the tie? no: overall 1 each,
+    # so the lower index wins), then items 0 and 2 by all-time popularity.
+    assert items.tolist() == [[1, 3, 4, 0, 2]]
+    assert model.days == 7
+    wide = RecentPopularity(days=30).fit(fit_data(rows, 30, 5))
+    assert wide.rank(np.array([29]), 1)[0].tolist() == [[0]]
+
+
+# ------------------------------------------------------------------------------------------------
+# Every baseline beats random on data with structure
+
+
+def _structured(tmp_path: Path, n_users: int = 300, n_items: int = 48, seed: int = 0) -> Path:
+    """Four categories of unequal appeal; each user stays in one; within it, Zipf popularity plus a successor chain."""
+    rng = np.random.default_rng(seed)
+    cats = np.arange(n_items) % 4
+    zipf = 1.0 / (1 + np.arange(n_items) // 4) ** 1.2
+    items = pd.DataFrame({"item_id": [f"P{i}" for i in range(n_items)], "title": [f"product {i}" for i in range(n_items)], "category": cats.astype(str)})
+    rows = []
+    for u in range(n_users):
+        pool = np.flatnonzero(cats == rng.choice(4, p=[0.55, 0.25, 0.12, 0.08]))
+        p = zipf[pool] / zipf[pool].sum()
+        item = int(rng.choice(pool, p=p))
+        t = pd.Timestamp("2024-01-01") + pd.Timedelta(hours=int(rng.integers(0, 24 * 20)))
+        for _ in range(int(rng.integers(5, 11))):
+            rows.append((f"U{u}", f"P{item}", t.isoformat()))
+            t += pd.Timedelta(hours=int(rng.integers(1, 48)))
+            item = (item + 4) % n_items if rng.random() < 0.5 else int(rng.choice(pool, p=p))
+    inter = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    return write_dataset(tmp_path / "structured", items, inter)
+
+
+class RandomScores(Recommender):
+    name = "random"
+
+    def fit(self, data: FitData) -> "RandomScores":
+        self._remember(data)
+        self.rng_ = np.random.default_rng(0)
+        return self
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        return self.rng_.random((len(users), self.n_items_)).astype(np.float32)
+
+
+def test_every_baseline_beats_random(tmp_path: Path) -> None:
+    data = load_dataset(_structured(tmp_path))
+    split = leave_one_out(data)
+    models, per_user, ctx = run_baselines(split)
+    assert set(models) == NAMES
+    rand, _ = evaluate_model(RandomScores().fit(split.fit_data("test")), ctx)
+    assert rand["ndcg@10"] < 0.15
+    for name, res in models.items():
+        assert res["ndcg@10"] > rand["ndcg@10"] + 0.05, (name, res["ndcg@10"], rand["ndcg@10"])
+        assert res["hr@10"] > rand["hr@10"], name
+        assert per_user[name]["ndcg@10"].shape == (len(ctx.users),)
+    # The successor chain is what transition and the item-item models should find.
+    assert models["transition"]["ndcg@10"] > models["popularity"]["ndcg@10"]
+    assert models["ease"]["ndcg@10"] > models["popularity"]["ndcg@10"]
+
+
+# ------------------------------------------------------------------------------------------------
+# The JSON report
+
+
+def test_run_baselines_report_keys(tiny_dir: Path, tmp_path: Path) -> None:
+    data = load_dataset(tiny_dir)
+    split = make_split(data, "loo")
+    vectors = np.random.default_rng(0).normal(size=(data.n_items, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    seen = []
+    models, _, ctx = run_baselines(split, item_vectors=vectors, progress=seen.append)
+    assert seen == list(BASELINES)
+    out = report(data.name, split, ctx, models, mask_history=True)
+    path = tmp_path / "r" / "baselines.json"
+    write_json(out, path)
+    loaded = json.loads(path.read_text())
+    assert TOP_KEYS <= set(loaded)
+    assert loaded["dataset"] == "tiny" and loaded["protocol"] == "loo" and loaded["k"] == 10
+    assert loaded["n_users"] == len(ctx.users) > 0 and loaded["n_items"] == 20
+    assert set(loaded["models"]) == NAMES
+    for name, res in loaded["models"].items():
+        assert MODEL_KEYS <= set(res), (name, MODEL_KEYS - set(res))
+        for key in MODEL_KEYS:
+            assert isinstance(res[key], float) and np.isfinite(res[key]), (name, key, res[key])
+        assert 0 <= res["ndcg@10"] <= 1 and 0 <= res["recall@10"] <= res["hr@10"] <= 1
+        lo, hi = res["ndcg@10_ci95"]
+        assert lo <= res["ndcg@10"] <= hi
+    assert loaded["models"]["ease"]["params"]["lam"] in EASE.param_grid["lam"]
+    assert not list(path.parent.glob(".*"))  # no temporary file left
+    table = markdown_table(models)
+    assert table.count("\n") == 1 + len(NAMES) and "| ease |" in table
+
+
+def test_report_without_vectors_has_ild_none(tiny_dir: Path) -> None:
+    data = load_dataset(tiny_dir)
+    split = make_split(data, "temporal", test_days=2)
+    models, _, ctx = run_baselines(split, ["popularity"], mask_history=False)
+    out = report(data.name, split, ctx, models, mask_history=False)
+    assert out["masked_history"] is False and out["protocol"] == "temporal"
+    assert MODEL_KEYS <= set(out["models"]["popularity"])
+    assert out["models"]["popularity"]["ild@10"] is None
+    json.dumps(out, default=float)
+
+
+def test_make_baseline_names() -> None:
+    assert set(BASELINES) == NAMES
+    assert isinstance(make_baseline("ease"), EASE)
+    with pytest.raises(ValueError, match="unknown baseline"):
+        make_baseline("nope")
+
+
+# ------------------------------------------------------------------------------------------------
+# Reference numbers of ../shared/data/README.md (an independent numpy/scipy implementation)
+
+
+@pytest.mark.shared
+@needs_shared
+def test_beauty_popularity_matches_reference(tmp_path: Path) -> None:
+    from engine.importers import import_beauty
+
+    data = load_dataset(import_beauty(SHARED / "beauty", tmp_path / "beauty"))
+    split = leave_one_out(data)
+    models, _, ctx = run_baselines(split, ["popularity"], mask_history=True)
+    assert len(ctx.users) == 22363
+    res = models["popularity"]
+    for key, ref in (("ndcg@10", 0.0061), ("hr@10", 0.0135), ("map@12", 0.0041)):
+        assert abs(res[key] - ref) <= 0.1 * ref, (key, res[key], ref)

@@ -45,31 +45,19 @@ def register(sub, add_split_args) -> None:
 
 
 def _config(args, data):
-    from engine.ranker import RankerConfig
+    from engine.train_job import make_config
 
-    config = RankerConfig(mode=args.mode, seed=args.seed, encoder_path=args.encoder, use_text=data.has_text(), event_head=args.event_head)
-    if args.max_epochs:
-        config.max_epochs = args.max_epochs
-    if args.dim:
-        config.dim = args.dim
-    if not config.use_text:
-        config.mode = "frozen"
-        config.dropout = 0.5  # id-only sequences over sparse data overfit fast
-    return config
+    return make_config(data, mode=args.mode, seed=args.seed, encoder=args.encoder, event_head=args.event_head, max_epochs=args.max_epochs, dim=args.dim)
 
 
 def cmd_train(args) -> None:
     from tqdm import tqdm
 
     from engine.cli import _load
-    from engine.heldout import EvalContext, evaluate_model
-    from engine.model_store import new_model_dir, save_model
-    from engine.protocols import make_split
-    from engine.recommenders import FineTunedRecommender
-    from engine.train import train_ranker
+    from engine.model_store import new_model_dir
+    from engine.train_job import train_and_save
 
     data = _load(args)
-    split = make_split(data, args.protocol, args.test_days)
     config = _config(args, data)
     if not config.use_text:
         print(f"{data.name}: items have no real text (titles are placeholders): training the id part only, no encoder")
@@ -80,26 +68,16 @@ def cmd_train(args) -> None:
         bar.set_postfix(step=entry["step"], loss=f"{entry['loss']:.3f}", valid_ndcg=f"{entry['valid_ndcg@10']:.4f}")
         bar.update(1)
 
-    start = time.perf_counter()
-    model, tower, result = train_ranker(data, split, config, max_minutes=args.max_minutes, progress=progress)
+    out, manifest, result = train_and_save(
+        data, out, config, protocol=args.protocol, test_days=args.test_days, max_minutes=args.max_minutes,
+        mask_history=not args.keep_history, progress=progress,
+    )
     bar.close()
-    mask = not args.keep_history
-    rec = FineTunedRecommender(model, model.item_vectors().detach().numpy()).fit(split.fit_data("test"))
-    metrics, _ = evaluate_model(rec, EvalContext.build(split, "test"), mask)
-    manifest = {
-        "protocol": split.protocol,
-        "test_days": split.test_days,
-        "masked_history": mask,
-        "split": split.describe(),
-        "training": {"seconds": round(time.perf_counter() - start, 1), **{k: v for k, v in vars(result).items() if k != "history"}, "history": result.history},
-        "metrics": {k: v for k, v in metrics.items() if not isinstance(v, np.ndarray)},
-        "text": bool(config.use_text),
-    }
-    save_model(out, model, tower, data, manifest)
+    metrics = manifest["metrics"]
     print(
         f"trained in {result.seconds:.0f}s ({result.epochs} epochs, {result.steps} steps, stopped by {result.stopped_by}; "
         f"best epoch {result.best_epoch}, valid NDCG@10 {result.best_valid_ndcg:.4f})\n"
-        f"test ({split.protocol}): NDCG@10 {metrics['ndcg@10']:.4f} [{metrics['ndcg@10_ci95'][0]:.4f}, {metrics['ndcg@10_ci95'][1]:.4f}], "
+        f"test ({manifest['protocol']}): NDCG@10 {metrics['ndcg@10']:.4f} [{metrics['ndcg@10_ci95'][0]:.4f}, {metrics['ndcg@10_ci95'][1]:.4f}], "
         f"HR@10 {metrics['hr@10']:.4f}, Recall@12 {metrics['recall@12']:.4f}, MAP@12 {metrics['map@12']:.4f}\n"
         f"model saved to {out}"
     )

@@ -97,11 +97,14 @@ def save_model(out_dir: str | Path, model: Ranker, tower: TextTower | None, data
 def read_manifest(model_dir: str | Path) -> dict:
     path = Path(model_dir) / "manifest.json"
     try:
-        return json.loads(path.read_text())
+        manifest = json.loads(path.read_text())
     except FileNotFoundError as exc:
         raise ModelError(f"{model_dir}: not a model directory (no manifest.json)") from exc
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelError(f"{path}: corrupted manifest ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise ModelError(f"{path}: corrupted manifest (a JSON object expected, got {type(manifest).__name__})")
+    return manifest
 
 
 def load_model(model_dir: str | Path, data: Dataset | None = None) -> tuple[Ranker, np.ndarray, dict]:
@@ -126,20 +129,38 @@ def load_model(model_dir: str | Path, data: Dataset | None = None) -> tuple[Rank
             f"({manifest.get('dataset')}), but {data.root} has fingerprint {data.fingerprint()}; "
             f"train a model on this data with `homepage train {data.root}`"
         )
+    n_items = manifest.get("n_items")
+    if not isinstance(n_items, int) or isinstance(n_items, bool) or n_items < 1:
+        raise ModelError(f"{model_dir / 'manifest.json'}: corrupted manifest (n_items is {n_items!r}, not a positive integer)")
     try:
-        config = RankerConfig.from_dict(json.loads((model_dir / "config.json").read_text()))
+        values = json.loads((model_dir / "config.json").read_text())
+        if not isinstance(values, dict):
+            raise TypeError(f"a JSON object expected, got {type(values).__name__}")
+        config = RankerConfig.from_dict(values)
+    except (json.JSONDecodeError, OSError, TypeError, ValueError) as exc:
+        raise ModelError(f"{model_dir / 'config.json'}: corrupted config ({exc})") from exc
+    try:
         tensors = load_file(str(model_dir / "model.safetensors"))
-    except (json.JSONDecodeError, SafetensorError, OSError, TypeError, ValueError) as exc:
-        raise ModelError(f"{model_dir}: corrupted config.json or model.safetensors ({exc})") from exc
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"{model_dir / 'model.safetensors'}: corrupted weights ({exc})") from exc
     ranker_state = {k: v for k, v in tensors.items() if not k.startswith(ENCODER_PREFIX)}
-    n_items = int(manifest.get("n_items", 0))
     text_dim = ranker_state["text_table"].shape[1] if "text_table" in ranker_state else 1
-    model = Ranker(config, n_items, text_dim=text_dim)
     try:
+        model = Ranker(config, n_items, text_dim=text_dim)
         model.load_state_dict(ranker_state)
-        vectors = np.load(model_dir / "item_vectors.npy")
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise ModelError(f"{model_dir}: weights do not fit the saved config ({exc})") from exc
+    except (RuntimeError, ValueError) as exc:
+        detail = " ".join(str(exc).split("\n")[:2]).strip()  # the first mismatches, not a page of them
+        raise ModelError(f"{model_dir}: model.safetensors does not fit config.json ({detail})") from exc
+    try:
+        vectors = np.load(model_dir / "item_vectors.npy", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ModelError(f"{model_dir / 'item_vectors.npy'}: corrupted item vectors ({exc})") from exc
+    try:
+        index = pd.read_parquet(model_dir / "item_index.parquet")[ITEM_COL].astype(str).to_numpy()
+    except Exception as exc:  # pyarrow raises several types for broken files
+        raise ModelError(f"{model_dir / 'item_index.parquet'}: corrupted item index ({exc})") from exc
+    if len(index) != n_items or (data is not None and not np.array_equal(index, data.item_ids.astype(str))):
+        raise ModelError(f"{model_dir / 'item_index.parquet'}: the item index does not match the manifest or the data's catalogue")
     if vectors.shape != (n_items, config.dim):
         raise ModelError(f"{model_dir}: item_vectors.npy has shape {vectors.shape}, expected ({n_items}, {config.dim})")
     model.eval()

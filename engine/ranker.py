@@ -44,7 +44,7 @@ class RankerConfig:
     temperature: float = 1.0  # softmax temperature on inner products
     batch_size: int = 128  # user sequences per step
     lr: float = 1e-3  # AdamW learning rate of the towers
-    encoder_lr: float = 5e-5  # AdamW learning rate of fine-tuned encoder layers
+    encoder_lr: float = 1e-5  # AdamW learning rate of fine-tuned encoder layers (5e-5 drifted the table)
     weight_decay: float = 0.01  # AdamW weight decay
     encoder_items_per_step: int = 48  # items re-encoded with gradient per step (top/full modes)
     max_epochs: int = 60  # upper bound on epochs (passes over the training users)
@@ -114,14 +114,17 @@ class TextTower(nn.Module):
         return hidden
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
-        """Mean-pooled text vectors of the given items: (N,) -> (N, H)."""
+        """L2-normalised mean-pooled text vectors of the given items: (N,) -> (N, H).
+
+        Normalising (as the sentence encoder was trained) keeps fine-tuning from inflating norms.
+        """
         mask = self.attention_mask[items]
         n_layers = len(self.encoder.encoder.layer)
         if self.mode == "full" or self.cache is None:
             hidden = self._run(self.input_ids[items], mask, 0, n_layers)
         else:
             hidden = self._run(None, mask, self.split, n_layers, hidden=self.cache[items].float())
-        return mean_pool(hidden, mask)
+        return nn.functional.normalize(mean_pool(hidden, mask), dim=-1)
 
     @torch.no_grad()
     def encode_all(self, batch: int = 256) -> torch.Tensor:

@@ -191,8 +191,12 @@ def _step(model: Ranker, tower: TextTower | None, seqs: list[np.ndarray], events
         # gradient reaches the encoder through freshly encoded targets of this batch.
         targets = np.unique(tgt[valid])
         chosen = torch.from_numpy(rng.choice(targets, size=min(len(targets), config.encoder_items_per_step), replace=False))
-        fresh = model.text_proj(tower(chosen))  # (S, D)
+        fresh_text = tower(chosen)  # (S, H)
+        fresh = model.text_proj(fresh_text)  # (S, D)
         table = table.index_add(0, chosen, fresh - fresh.detach())
+        # Write the fresh text vectors back so the table tracks the encoder between full refreshes
+        # (the gathered copy above is what this step's graph uses).
+        model.text_table[chosen] = fresh_text.detach()
     states = model.user_states(table[inp_t])  # (B, L, D)
     h = states[valid_t]  # (P, D)
     t = tgt_t[valid_t]  # (P,)

@@ -1,0 +1,235 @@
+"""The shared context of segments, pages and their evaluation: one model, one split stage, computed once."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from engine import metrics as M
+from engine.constants import HEAD_SHARE, TIME_COL
+from engine.data import Dataset
+from engine.images import ColourFeatures
+from engine.protocols import FitData, Split
+from engine.recommenders import FineTunedRecommender
+
+NEW_DAYS = 21  # an item created within this many days of the latest training event is "new"
+USER_BATCH = 1024  # histories run through the user tower at once
+
+
+@dataclass
+class Studio:
+    """Everything segments, re-ranking and evaluation share, for one split stage.
+
+    Segments are built from the stage's training data (``split.fit_data(stage)``) and pages are
+    judged on its held-out interactions (``split.targets(stage)``), so nothing a page is judged on
+    was seen while building it.
+
+    Attributes:
+        data: the data directory.
+        split: the held-out split.
+        stage: ``"test"`` (train + valid seen, test held out) or ``"valid"``.
+        fit: the stage's training data.
+        users: (U,) user indices with at least one training interaction, ascending.
+        user_vectors: (U, D) the model's user vectors of those users.
+        item_vectors: (I, D) the model's item vectors; score(u, i) = user_vectors[u] . item_vectors[i].
+        history: (n_users, I) binary csr matrix of training interactions.
+        item_counts: (I,) training interactions per item.
+        item_user_counts: (I,) distinct training users per item.
+        n_train_users: users with a training interaction.
+        is_tail: (I,) long-tail items (``metrics.head_tail_split`` at ``HEAD_SHARE``).
+        is_new: (I,) created within ``NEW_DAYS`` of the latest training event, or never interacted with.
+        eval_users: (E,) held-out users, ascending; eval_targets: their held-out items.
+        text_vectors: (I, H) pretrained text vectors (intra-list diversity), or None.
+        colours: picture colour features, or None.
+        rec: the fitted recommender.
+    """
+
+    data: Dataset
+    split: Split
+    stage: str
+    fit: FitData
+    users: np.ndarray
+    user_vectors: np.ndarray = field(repr=False)
+    item_vectors: np.ndarray = field(repr=False)
+    history: sp.csr_matrix = field(repr=False)
+    item_counts: np.ndarray = field(repr=False)
+    item_user_counts: np.ndarray = field(repr=False)
+    n_train_users: int
+    is_tail: np.ndarray = field(repr=False)
+    is_new: np.ndarray = field(repr=False)
+    eval_users: np.ndarray = field(repr=False)
+    eval_targets: list[np.ndarray] = field(repr=False)
+    text_vectors: np.ndarray | None = field(default=None, repr=False)
+    colours: ColourFeatures | None = field(default=None, repr=False)
+    rec: FineTunedRecommender | None = field(default=None, repr=False)
+    build_seconds: float = 0.0
+    _row: np.ndarray | None = field(default=None, repr=False)
+    _target_row: np.ndarray | None = field(default=None, repr=False)
+    _tfidf: tuple | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        data: Dataset,
+        rec: FineTunedRecommender,
+        split: Split,
+        stage: str = "test",
+        text_vectors: np.ndarray | None = None,
+        colours: ColourFeatures | None = None,
+    ) -> "Studio":
+        """Fit the recommender's histories on the stage's training data and compute user vectors.
+
+        Args:
+            data: the data directory the model was trained on.
+            rec: a loaded :class:`FineTunedRecommender` (``fit`` is called here).
+            split: the held-out split.
+            stage: ``"test"`` or ``"valid"``.
+            text_vectors: optional (I, H) pretrained text vectors for intra-list diversity.
+            colours: optional picture colour features for visual diversity.
+
+        Returns:
+            The ready context.
+        """
+        start = time.perf_counter()
+        fit = split.fit_data(stage)
+        rec.fit(fit)
+        seqs = fit.sequences()
+        users = np.array(sorted(seqs), dtype=np.int64)
+        histories = [seqs[int(u)] for u in users]
+        parts = [rec.user_vectors(histories[s : s + USER_BATCH]) for s in range(0, len(histories), USER_BATCH)]
+        dim = rec.item_vectors.shape[1]
+        vectors = np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, dim), np.float32)
+        counts = fit.item_counts()
+        eval_users, targets = split.targets(stage)
+        return cls(
+            data=data, split=split, stage=stage, fit=fit, users=users, user_vectors=vectors,
+            item_vectors=np.asarray(rec.item_vectors, dtype=np.float32), history=fit.matrix(binary=True),
+            item_counts=counts, item_user_counts=fit.item_user_counts(),
+            n_train_users=len(users), is_tail=M.head_tail_split(counts, HEAD_SHARE),
+            is_new=new_items(data.items, fit.interactions, counts), eval_users=eval_users, eval_targets=targets,
+            text_vectors=text_vectors, colours=colours, rec=rec, build_seconds=time.perf_counter() - start,
+        )
+
+    @property
+    def n_items(self) -> int:
+        return self.data.n_items
+
+    def rows_of(self, users: np.ndarray) -> np.ndarray:
+        """Row positions in ``users`` / ``user_vectors`` of the given user indices (-1 if absent)."""
+        if self._row is None:
+            row = np.full(self.data.n_users, -1, dtype=np.int64)
+            row[self.users] = np.arange(len(self.users))
+            self._row = row
+        return self._row[np.asarray(users, dtype=np.int64)]
+
+    def held_out(self, users: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The held-out users among ``users`` (ascending) and their held-out items."""
+        if self._target_row is None:
+            row = np.full(self.data.n_users, -1, dtype=np.int64)
+            row[self.eval_users] = np.arange(len(self.eval_users))
+            self._target_row = row
+        rows = self._target_row[np.unique(np.asarray(users, dtype=np.int64))]
+        rows = rows[rows >= 0]
+        return self.eval_users[rows], [self.eval_targets[r] for r in rows]
+
+    def scores(self, users: np.ndarray) -> np.ndarray:
+        """The model's scores of every item for users with history: (n, I) float32."""
+        rows = self.rows_of(users)
+        if (rows < 0).any():
+            raise ValueError(f"user index {int(np.asarray(users)[rows < 0][0])} has no training history in this stage")
+        return self.user_vectors[rows] @ self.item_vectors.T
+
+    def tfidf(self):
+        """TF-IDF of every item's text over the catalogue: ((I, V) csr, (V,) terms), built once.
+
+        Terms are words of two or more letters, English stop words and terms in a single item left
+        out; idf = ln((1 + I) / (1 + df)) + 1 and rows are L2-normalised (scikit-learn's defaults).
+        """
+        if self._tfidf is None:
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
+            from engine.text_encoder import item_texts
+
+            texts = item_texts(self.data.items)
+            vec = TfidfVectorizer(stop_words="english", token_pattern=r"(?u)\b[^\W\d_]{2,}\b", min_df=2, sublinear_tf=True)
+            try:
+                matrix = vec.fit_transform(texts).tocsr().astype(np.float32)
+                terms = vec.get_feature_names_out()
+            except ValueError:  # no term in two items (placeholder titles): no keywords
+                matrix, terms = sp.csr_matrix((len(texts), 0), dtype=np.float32), np.array([], dtype=object)
+            self._tfidf = (matrix, terms)
+        return self._tfidf
+
+
+def new_items(items: pd.DataFrame, interactions: pd.DataFrame, item_counts: np.ndarray, days: int = NEW_DAYS) -> np.ndarray:
+    """New arrivals: created within ``days`` of the latest training event, or with no training interaction.
+
+    Args:
+        items: the catalogue (``created_at`` optional).
+        interactions: the training interactions (their latest timestamp is "now").
+        item_counts: (I,) training interactions per item.
+        days: the window.
+
+    Returns:
+        (I,) bool.
+    """
+    new = np.asarray(item_counts) == 0
+    if "created_at" in items.columns and len(interactions):
+        now = interactions[TIME_COL].max()
+        created = pd.to_datetime(items["created_at"])
+        recent = (created > now - pd.Timedelta(days=days)).fillna(False).to_numpy(dtype=bool)
+        new |= recent
+    return new
+
+
+def load_studio(
+    data_dir: str | Path,
+    model_dir: str | Path | None = None,
+    *,
+    protocol: str | None = None,
+    test_days: int | None = None,
+    stage: str = "test",
+    text: bool = True,
+    images: bool = True,
+) -> Studio:
+    """Load a data directory and a trained model and build the :class:`Studio`.
+
+    Args:
+        data_dir: the data directory.
+        model_dir: the model directory (default: the newest under ``DIR/models``).
+        protocol: held-out protocol (default: the one the model was trained with).
+        test_days: temporal protocol's test days (default: the model's).
+        stage: ``"test"`` or ``"valid"``.
+        text: load pretrained text vectors (for intra-list diversity) where items have real text.
+        images: compute picture colour features (cached in ``DIR/.cache``).
+
+    Returns:
+        The ready context.
+    """
+    from engine.constants import DEFAULT_TEST_DAYS
+    from engine.data import load_dataset
+    from engine.model_store import load_recommender, newest_model
+    from engine.protocols import make_split
+
+    data = load_dataset(data_dir)
+    model_dir = Path(model_dir) if model_dir else newest_model(data_dir)
+    rec, manifest = load_recommender(model_dir, data)
+    protocol = protocol or manifest.get("protocol", "loo")
+    test_days = test_days or manifest.get("test_days") or DEFAULT_TEST_DAYS
+    split = make_split(data, protocol, test_days)
+    text_vectors = None
+    if text and data.has_text():
+        from engine.text_encoder import cached_item_vectors
+
+        text_vectors = cached_item_vectors(data.root, data.items)
+    colours = None
+    if images:
+        from engine.images import colour_features
+
+        colours = colour_features(data)
+    return Studio.build(data, rec, split, stage, text_vectors, colours)

@@ -1,0 +1,102 @@
+"""Train, judge on the held-out test set and save a model: one call shared by ``homepage train`` and the dashboard."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from engine.constants import DEFAULT_TEST_DAYS
+from engine.data import Dataset
+from engine.ranker import RankerConfig
+from engine.train import TrainResult
+
+
+def make_config(
+    data: Dataset,
+    *,
+    mode: str = "top",
+    seed: int = 42,
+    encoder: str | None = None,
+    event_head: bool = False,
+    max_epochs: int | None = None,
+    dim: int | None = None,
+) -> RankerConfig:
+    """The ranker config for a data set; data without real item text trains the id part only.
+
+    Args:
+        data: the loaded data directory.
+        mode: encoder fine-tuning (``top``, ``full`` or ``frozen``).
+        seed: seeds torch and numpy.
+        encoder: BERT-family model folder (None: the packaged MiniLM).
+        event_head: also predict the next event type.
+        max_epochs: upper bound on epochs (None: the config's default).
+        dim: vector size (None: the config's default).
+
+    Returns:
+        The config.
+    """
+    import engine.ranker  # looked up at call time, so that tests can swap in small defaults
+
+    config = engine.ranker.RankerConfig(mode=mode, seed=seed, encoder_path=encoder, use_text=data.has_text(), event_head=event_head)
+    if max_epochs:
+        config.max_epochs = max_epochs
+    if dim:
+        config.dim = dim
+    if not config.use_text:
+        config.mode = "frozen"
+        config.dropout = 0.5  # id-only sequences over sparse data overfit fast
+    return config
+
+
+def train_and_save(
+    data: Dataset,
+    out: str | Path,
+    config: RankerConfig,
+    *,
+    protocol: str = "loo",
+    test_days: int = DEFAULT_TEST_DAYS,
+    max_minutes: float | None = None,
+    mask_history: bool = True,
+    progress: Callable[[dict], None] | None = None,
+) -> tuple[Path, dict, TrainResult]:
+    """Fine-tune on the split's training part, evaluate on its test part and write the model directory.
+
+    Args:
+        data: the loaded data directory.
+        out: the model directory to write (replaced atomically).
+        config: the ranker config (see :func:`make_config`).
+        protocol: ``loo`` or ``temporal``.
+        test_days: temporal protocol: days of test.
+        max_minutes: training budget; the best checkpoint so far is kept.
+        mask_history: mask items already in a user's history when evaluating.
+        progress: called after every epoch with ``{"epoch", "step", "loss", "valid_ndcg@10", "seconds"}``.
+
+    Returns:
+        (the model directory, its manifest, the training summary). ``manifest["metrics"]`` holds the
+        held-out test metrics.
+    """
+    from engine.heldout import EvalContext, evaluate_model
+    from engine.model_store import save_model
+    from engine.protocols import make_split
+    from engine.recommenders import FineTunedRecommender
+    from engine.train import train_ranker
+
+    split = make_split(data, protocol, test_days)
+    start = time.perf_counter()
+    model, tower, result = train_ranker(data, split, config, max_minutes=max_minutes, progress=progress)
+    rec = FineTunedRecommender(model, model.item_vectors().detach().numpy()).fit(split.fit_data("test"))
+    metrics, _ = evaluate_model(rec, EvalContext.build(split, "test"), mask_history)
+    manifest = {
+        "protocol": split.protocol,
+        "test_days": split.test_days,
+        "masked_history": mask_history,
+        "split": split.describe(),
+        "training": {"seconds": round(time.perf_counter() - start, 1), **{k: v for k, v in vars(result).items() if k != "history"}, "history": result.history},
+        "metrics": {k: v for k, v in metrics.items() if not isinstance(v, np.ndarray)},
+        "text": bool(config.use_text),
+    }
+    out = save_model(out, model, tower, data, manifest)
+    return Path(out), manifest, result

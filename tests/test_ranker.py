@@ -1,0 +1,390 @@
+"""The fine-tuned ranker end to end on a tiny synthetic shop: training, the model directory, new items, the CLI.
+
+Every data set here is written into tmp_path; nothing needs ../shared. Models are tiny (dim 32, one
+user-tower layer) and torch runs on one thread: on a small shared CPU, two OpenMP threads competing
+with other processes make these steps ten times slower, not faster.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors import safe_open
+
+import engine.ranker
+from engine.cli import main
+from engine.data import Dataset, load_dataset, write_dataset
+from engine.errors import ModelError
+from engine.model_store import FILES, load_model, load_recommender, newest_model, save_model
+from engine.protocols import make_split
+from engine.ranker import RankerConfig, score_users
+from engine.recommenders import FineTunedRecommender
+from engine.train import train_ranker
+
+# Four clear categories of 15 items each; users stay (90 %) within one category.
+CATEGORIES = {
+    "shoes": ("running shoe", ["Lightweight", "Cushioned", "Breathable", "Marathon", "Road", "Racing", "Neutral", "Stability",
+                               "Mesh", "Sprint", "Daily", "Tempo", "Carbon", "Women's", "Men's"]),
+    "mugs": ("coffee mug", ["Enamel", "Stoneware", "Travel", "Insulated", "Espresso", "Glass", "Latte", "Camping", "Porcelain",
+                            "Large", "Small", "Matte", "Speckled", "Handmade", "Double-wall"]),
+    "audio": ("wireless headphones", ["Noise-cancelling", "Over-ear", "On-ear", "Bluetooth", "Studio", "Foldable", "Kids", "Sport",
+                                      "Premium", "Budget", "Bass", "Retro", "Gaming", "Travel", "Hi-fi"]),
+    "yoga": ("yoga mat", ["Non-slip", "Thick", "Cork", "Travel", "Eco", "Extra long", "Cushioned", "Rubber", "Printed", "Foldable",
+                          "Hot yoga", "Alignment", "Natural", "Grip", "Studio"]),
+}
+CATS = list(CATEGORIES)
+# In the catalogue, never bought: scored from their text alone.
+NEW_ITEMS = [("new-trail", "Trail running shoe", "shoes"), ("new-mug", "Ceramic coffee mug", "mugs"), ("new-lamp", "Desk lamp", "lighting")]
+
+# Small enough to train in seconds on two shared cores; from_dict drops keys the config lacks.
+TINY = dict(dim=32, user_layers=1, user_heads=1, max_len=10, n_negatives=32, batch_size=16, max_epochs=3, mode="frozen",
+            text_max_len=16, min_steps_per_epoch=20, encoder_items_per_step=32, seed=7)
+
+
+def tiny_config(**overrides) -> RankerConfig:
+    return RankerConfig.from_dict({**TINY, **overrides})
+
+
+def shop_frames(seed: int = 0, n_users: int = 40, text: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Items (60 bought + 3 new) and 6-10 interactions per user, user u mostly in category u % 4."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for cat, (noun, adjectives) in CATEGORIES.items():
+        rows += [(f"{cat}-{len(rows) + j:03d}", f"{adj} {noun}", cat) for j, adj in enumerate(adjectives)]
+    items = pd.DataFrame(rows + NEW_ITEMS, columns=["item_id", "title", "category"])
+    if not text:  # placeholder titles, as in the Beauty benchmark
+        items = pd.DataFrame({"item_id": [str(i) for i in range(1, len(items) + 1)]})
+        items["title"] = "item " + items["item_id"]
+    pools = [np.arange(15 * c, 15 * (c + 1)) for c in range(len(CATS))]
+    start = pd.Timestamp("2024-01-01")
+    inter = []
+    for u in range(n_users):
+        for j in range(int(rng.integers(6, 11))):
+            pool = pools[u % 4] if rng.random() < 0.9 else pools[int(rng.integers(4))]
+            ts = start + pd.Timedelta(days=j, hours=u)
+            inter.append((f"U{u:02d}", items["item_id"].iat[int(rng.choice(pool))], ts.isoformat()))
+    return items, pd.DataFrame(inter, columns=["user_id", "item_id", "timestamp"])
+
+
+def write_shop(root: Path, **kwargs) -> Path:
+    items, inter = shop_frames(**kwargs)
+    return write_dataset(root, items, inter)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def shop_dir(tmp_path_factory) -> Path:
+    return write_shop(tmp_path_factory.mktemp("ranker") / "shop")
+
+
+@pytest.fixture(scope="module")
+def trained(shop_dir: Path):
+    """A frozen-encoder model trained on the shop: (data, split, model, tower, result)."""
+    data = load_dataset(shop_dir)
+    split = make_split(data, "loo")
+    model, tower, result = train_ranker(data, split, tiny_config())
+    return data, split, model, tower, result
+
+
+@pytest.fixture(scope="module")
+def saved(trained, tmp_path_factory) -> Path:
+    data, split, model, tower, result = trained
+    return save_model(tmp_path_factory.mktemp("models") / "m1", model, tower, data, {"protocol": "loo", "note": "test"})
+
+
+def _scores(model, data: Dataset, split, vectors: np.ndarray) -> np.ndarray:
+    rec = FineTunedRecommender(model, vectors).fit(split.fit_data("test"))
+    return rec.score(np.arange(data.n_users))
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+def test_tiny_training_loss_falls(trained) -> None:
+    data, split, model, tower, result = trained
+    losses = [entry["loss"] for entry in result.history]
+    assert len(losses) == result.epochs == 3
+    assert all(np.isfinite(losses))
+    assert losses[-1] < losses[0], losses
+    assert 1 <= result.best_epoch <= result.epochs and result.steps > 0
+    assert all("valid_ndcg@10" in entry for entry in result.history)
+    assert tower is not None and model.config.use_text
+    scores = _scores(model, data, split, model.item_vectors().detach().numpy())
+    assert scores.shape == (data.n_users, data.n_items) and np.isfinite(scores).all()
+
+
+@pytest.mark.slow
+def test_top_mode_fine_tunes_the_encoder_and_saves_its_top_layer(shop_dir: Path, tmp_path: Path) -> None:
+    data = load_dataset(shop_dir)
+    split = make_split(data, "loo")
+    config = tiny_config(mode="top", max_epochs=2, min_steps_per_epoch=10)
+    model, tower, result = train_ranker(data, split, config)
+    assert result.epochs == 2 and all(np.isfinite(e["loss"]) for e in result.history)
+    tuned = {name for name, p in tower.encoder.named_parameters() if p.requires_grad}
+    assert tuned and all(".layer.5." in name for name in tuned)  # MiniLM has 6 layers; top_layers=1
+    out = save_model(tmp_path / "top", model, tower, data, {})
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        keys = set(f.keys())
+    assert {"encoder." + name for name in tuned} <= keys
+    loaded, vectors, _ = load_model(out, data)
+    np.testing.assert_allclose(_scores(loaded, data, split, vectors), _scores(model, data, split, model.item_vectors().detach().numpy()), atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# The model directory
+
+
+def test_save_load_round_trip(trained, saved: Path) -> None:
+    data, split, model, tower, result = trained
+    assert sorted(p.name for p in saved.iterdir()) == sorted(FILES)
+    assert not list(saved.glob("*.pt")) and not list(saved.glob("*.pkl")) and not list(saved.glob("*.bin"))
+    assert not [p for p in saved.parent.iterdir() if p.name.startswith(".")]  # no staging leftovers
+    with safe_open(str(saved / "model.safetensors"), "pt") as f:  # a real safetensors file
+        assert "warm" in f.keys() and "text_table" in f.keys()
+    assert RankerConfig.from_dict(json.loads((saved / "config.json").read_text())) == model.config
+    assert json.loads((saved / "config.json").read_text()) == asdict(model.config)
+    index = pd.read_parquet(saved / "item_index.parquet")
+    assert index["item_id"].tolist() == data.item_ids.tolist()
+    manifest = json.loads((saved / "manifest.json").read_text())
+    assert manifest["data_fingerprint"] == data.fingerprint() and manifest["n_items"] == data.n_items
+    assert manifest["note"] == "test"
+
+    loaded, vectors, manifest2 = load_model(saved, data)
+    assert manifest2 == manifest and loaded.config == model.config and not loaded.training
+    np.testing.assert_array_equal(vectors, model.item_vectors().detach().numpy())
+    np.testing.assert_array_equal(np.load(saved / "item_vectors.npy", allow_pickle=False), vectors)
+    with torch.no_grad():
+        np.testing.assert_array_equal(loaded.item_vectors().numpy(), vectors)
+    np.testing.assert_array_equal(loaded.warm.numpy(), model.warm.numpy())
+    expected = _scores(model, data, split, model.item_vectors().detach().numpy())
+    np.testing.assert_allclose(_scores(loaded, data, split, vectors), expected, atol=1e-6)
+    rec, _ = load_recommender(saved, data)
+    np.testing.assert_allclose(rec.fit(split.fit_data("test")).score(np.arange(data.n_users)), expected, atol=1e-6)
+
+
+def _half(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _edit_json(path: Path, key: str, value) -> None:
+    values = json.loads(path.read_text())
+    values[key] = value
+    path.write_text(json.dumps(values))
+
+
+CORRUPTIONS = {
+    "truncated weights": (lambda d: _half(d / "model.safetensors"), r"model\.safetensors: corrupted weights"),
+    "garbage weights": (lambda d: (d / "model.safetensors").write_bytes(b"garbage" * 20), r"model\.safetensors: corrupted weights"),
+    "missing vectors": (lambda d: (d / "item_vectors.npy").unlink(), r"incomplete model directory, missing item_vectors\.npy"),
+    "truncated vectors": (lambda d: _half(d / "item_vectors.npy"), r"item_vectors\.npy: corrupted item vectors"),
+    "garbage manifest": (lambda d: (d / "manifest.json").write_text("{not json"), r"manifest\.json: corrupted manifest"),
+    "manifest not an object": (lambda d: (d / "manifest.json").write_text("[1, 2]"), r"manifest\.json: corrupted manifest"),
+    "binary manifest": (lambda d: (d / "manifest.json").write_bytes(b"\xff\xfe\x00"), r"manifest\.json: corrupted manifest"),
+    "bad n_items": (lambda d: _edit_json(d / "manifest.json", "n_items", "many"), r"n_items"),
+    "garbage config": (lambda d: (d / "config.json").write_text("\x00garbage"), r"config\.json: corrupted config"),
+    "config not an object": (lambda d: (d / "config.json").write_text("[1]"), r"config\.json: corrupted config"),
+    "config of another size": (lambda d: _edit_json(d / "config.json", "dim", 16), r"model\.safetensors does not fit config\.json"),
+    "garbage item index": (lambda d: (d / "item_index.parquet").write_text("x"), r"item_index\.parquet: corrupted item index"),
+}
+
+
+@pytest.mark.parametrize("name", list(CORRUPTIONS))
+def test_corrupted_model_directory_gives_model_error(name: str, trained, saved: Path, tmp_path: Path) -> None:
+    corrupt, message = CORRUPTIONS[name]
+    broken = Path(shutil.copytree(saved, tmp_path / "broken"))
+    corrupt(broken)
+    with pytest.raises(ModelError, match=message) as info:
+        load_model(broken, trained[0])
+    assert str(broken) in str(info.value)
+
+
+def test_missing_model_directory_gives_model_error(trained, tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="no such model directory"):
+        load_model(tmp_path / "nowhere", trained[0])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="incomplete model directory"):
+        load_model(tmp_path / "empty", trained[0])
+
+
+def test_model_on_other_data_gives_fingerprint_error(saved: Path, tmp_path: Path) -> None:
+    other = load_dataset(write_shop(tmp_path / "other", seed=1))  # same catalogue, other interactions
+    with pytest.raises(ModelError, match="fingerprint") as info:
+        load_recommender(saved, other)
+    assert str(other.root) in str(info.value) and "homepage train" in str(info.value)
+
+
+def test_newest_model_without_models_gives_model_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="no trained model"):
+        newest_model(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# New items: scored from their text
+
+
+def test_new_items_are_scored_from_text(trained) -> None:
+    data, split, model, tower, result = trained
+    new = np.array([data.item_index[item_id] for item_id, _, _ in NEW_ITEMS])
+    trail, mug, lamp = new
+    assert model.warm[new].sum() == 0  # no id embedding for never-bought items
+    assert model.warm.sum() > 0.8 * (data.n_items - len(new))
+    vectors = model.item_vectors().detach().numpy()
+    rec = FineTunedRecommender(model, vectors).fit(split.fit_data("test"))
+    scores = rec.score(np.arange(data.n_users))
+    assert np.isfinite(scores[:, new]).all() and np.abs(vectors[new]).sum() > 0
+
+    shoes, mugs = np.arange(0, 15), np.arange(15, 30)
+    runner, drinker = rec.score_histories([shoes[:8], mugs[:8]])
+    assert runner[trail] > max(runner[mug], runner[lamp]), runner[new]
+    assert drinker[mug] > max(drinker[trail], drinker[lamp]), drinker[new]
+    # A real user of the data who bought running shoes.
+    u = data.user_index["U00"]
+    assert scores[u, trail] > max(scores[u, mug], scores[u, lamp]), scores[u, new]
+
+
+# ---------------------------------------------------------------------------------------------
+# Data without item text
+
+
+def test_data_without_text_trains_ids_only(tmp_path: Path, monkeypatch) -> None:
+    items, inter = shop_frames(text=False)
+    data = load_dataset(write_dataset(tmp_path / "notext", items, inter))
+    assert not data.has_text()
+
+    def no_encoder(*args, **kwargs):
+        raise AssertionError("the encoder must not be loaded for data without text")
+
+    monkeypatch.setattr("engine.train.load_encoder", no_encoder)
+    monkeypatch.setattr("engine.text_encoder.load_encoder", no_encoder)
+    split = make_split(data, "loo")
+    model, tower, result = train_ranker(data, split, tiny_config(use_text=False, max_epochs=3))
+    assert tower is None and model.text_proj is None and not model.config.use_text
+    losses = [entry["loss"] for entry in result.history]
+    assert losses[-1] < losses[0], losses
+    with torch.no_grad():
+        table = model.item_vectors()
+    scores = score_users(model, list(split.fit_data("test").sequences().values()), table)
+    assert np.isfinite(scores).all()
+    out = save_model(tmp_path / "m", model, tower, data, {})
+    loaded, vectors, _ = load_model(out, data)
+    assert not loaded.config.use_text
+    np.testing.assert_array_equal(vectors, table.numpy())
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line
+
+
+class _TinyCliConfig(RankerConfig):
+    """The CLI's RankerConfig with test-sized defaults (explicit flags still win)."""
+
+    def __init__(self, **kwargs):
+        known = {k: v for k, v in TINY.items() if k in RankerConfig.__dataclass_fields__ and k not in ("mode", "seed")}
+        super().__init__(**{**known, **kwargs})
+
+
+@pytest.fixture
+def tiny_cli(monkeypatch) -> None:
+    monkeypatch.setattr(engine.ranker, "RankerConfig", _TinyCliConfig)
+
+
+@pytest.mark.slow
+def test_cli_train_with_out(shop_dir: Path, tmp_path: Path, tiny_cli, capsys) -> None:
+    out = tmp_path / "model"
+    rc = main(["train", str(shop_dir), "--out", str(out), "--protocol", "loo", "--max-epochs", "2", "--mode", "frozen", "--dim", "16"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert f"model saved to {out}" in captured.out and "NDCG@10" in captured.out
+    for name in FILES:
+        assert (out / name).is_file(), name
+    config = json.loads((out / "config.json").read_text())
+    assert config["dim"] == 16 and config["max_epochs"] == 2 and config["mode"] == "frozen" and config["use_text"] is True
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["protocol"] == "loo" and manifest["text"] is True
+    assert "ndcg@10" in manifest["metrics"] and len(manifest["training"]["history"]) == 2
+    assert not (shop_dir / "models").exists()  # --out given: nothing under DIR/models
+    data = load_dataset(shop_dir)
+    _, vectors, _ = load_model(out, data)
+    assert vectors.shape == (data.n_items, 16)
+
+
+@pytest.mark.slow
+def test_cli_train_default_dir_then_evaluate_and_recommend(tmp_path: Path, tiny_cli, capsys) -> None:
+    shop = write_shop(tmp_path / "shop")
+    rc = main(["train", str(shop), "--max-epochs", "2", "--mode", "frozen"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    models = [p for p in (shop / "models").iterdir() if not p.name.startswith(".")]
+    assert len(models) == 1 and newest_model(shop) == models[0]
+    assert sorted(p.name for p in models[0].iterdir()) == sorted(FILES)
+
+    report_path = tmp_path / "eval" / "report.json"
+    rc = main(["evaluate", str(shop), "--json", str(report_path), "--models", "finetuned,zero_shot,popularity", "--no-ild"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    report = json.loads(report_path.read_text())
+    assert list(report["models"]) == ["finetuned", "zero_shot", "popularity"]
+    assert report["model_dir"] == str(models[0]) and report["protocol"] == "loo" and report["n_users"] > 0
+    for name in ("finetuned", "zero_shot", "popularity"):
+        assert 0.0 <= report["models"][name]["ndcg@10"] <= 1.0
+    assert "| finetuned |" in captured.out
+
+    rc = main(["recommend", str(shop), "--user", "U00", "--k", "5"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    lines = captured.out.strip().splitlines()
+    assert "title" in lines[0] and len(lines) == 6
+    assert any(noun in captured.out for noun, _ in CATEGORIES.values())
+
+    rc = main(["recommend", str(shop), "--user", "nobody"])
+    assert rc == 2 and "nobody" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_without_text_trains_ids_only(tmp_path: Path, tiny_cli, monkeypatch, capsys) -> None:
+    items, inter = shop_frames(text=False)
+    shop = write_dataset(tmp_path / "notext", items, inter)
+
+    def no_encoder(*args, **kwargs):
+        raise AssertionError("the encoder must not be loaded for data without text")
+
+    monkeypatch.setattr("engine.train.load_encoder", no_encoder)
+    monkeypatch.setattr("engine.text_encoder.load_encoder", no_encoder)
+    out = tmp_path / "m"
+    rc = main(["train", str(shop), "--out", str(out), "--max-epochs", "2"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "no encoder" in captured.out
+    config = json.loads((out / "config.json").read_text())
+    assert config["use_text"] is False and config["mode"] == "frozen"
+    report_path = tmp_path / "r.json"
+    rc = main(["evaluate", str(shop), "--model", str(out), "--json", str(report_path), "--models", "finetuned,zero_shot,popularity", "--no-ild"])
+    assert rc == 0, capsys.readouterr().err
+    report = json.loads(report_path.read_text())
+    assert "note" in report["models"]["zero_shot"] and "ndcg@10" in report["models"]["finetuned"]
+
+
+def test_cli_model_errors(saved: Path, tmp_path: Path, capsys) -> None:
+    shop = write_shop(tmp_path / "shop", seed=1)
+    rc = main(["evaluate", str(shop), "--model", str(saved), "--json", str(tmp_path / "r.json")])
+    assert rc == 2 and "fingerprint" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
+    rc = main(["evaluate", str(shop), "--json", str(tmp_path / "r.json")])
+    assert rc == 2 and "no trained model" in capsys.readouterr().err
+    rc = main(["recommend", str(shop), "--model", str(tmp_path / "missing"), "--user", "U00"])
+    assert rc == 2 and "no such model directory" in capsys.readouterr().err

@@ -221,6 +221,7 @@ def _add_model_commands(sub) -> None:
     except ImportError:
         return
     cli_model.register(sub, _add_split_args)
+    __import__("engine.cli_layout", fromlist=["register"]).register(sub, _add_split_args)  # segments, layout, compare
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,6 +50,7 @@ class RankerConfig:
     max_epochs: int = 60  # upper bound on epochs (passes over the training users)
     min_steps_per_epoch: int = 40  # small data sets repeat passes until an epoch has this many steps
     patience: int = 4  # epochs without validation NDCG@10 gain before stopping
+    train_on_repeats: bool = False  # also learn to predict items the user already had (False suits masked evaluation)
     event_head: bool = False  # multi-task: also predict the next event type (purchase vs view ...)
     n_events: int = 0  # number of event types (set from the data when event_head is on)
     seed: int = 42  # seeds torch and numpy

@@ -188,7 +188,7 @@ def new_items(items: pd.DataFrame, interactions: pd.DataFrame, item_counts: np.n
 
 
 def load_studio(
-    data_dir: str | Path,
+    data: Dataset | str | Path,
     model_dir: str | Path | None = None,
     *,
     protocol: str | None = None,
@@ -200,7 +200,7 @@ def load_studio(
     """Load a data directory and a trained model and build the :class:`Studio`.
 
     Args:
-        data_dir: the data directory.
+        data: a loaded :class:`Dataset` or its directory.
         model_dir: the model directory (default: the newest under ``DIR/models``).
         protocol: held-out protocol (default: the one the model was trained with).
         test_days: temporal protocol's test days (default: the model's).
@@ -216,8 +216,9 @@ def load_studio(
     from engine.model_store import load_recommender, newest_model
     from engine.protocols import make_split
 
-    data = load_dataset(data_dir)
-    model_dir = Path(model_dir) if model_dir else newest_model(data_dir)
+    if not isinstance(data, Dataset):
+        data = load_dataset(data)
+    model_dir = Path(model_dir) if model_dir else newest_model(data.root)
     rec, manifest = load_recommender(model_dir, data)
     protocol = protocol or manifest.get("protocol", "loo")
     test_days = test_days or manifest.get("test_days") or DEFAULT_TEST_DAYS

@@ -67,6 +67,14 @@ def _window(n: int, max_len: int, rng: np.random.Generator) -> tuple[int, int]:
     return max(0, end - max_len - 1), end
 
 
+def _first_occurrence(seq: np.ndarray) -> np.ndarray:
+    """True where an item appears for the first time in the sequence."""
+    first = np.zeros(len(seq), dtype=bool)
+    _, idx = np.unique(seq, return_index=True)
+    first[idx] = True
+    return first
+
+
 def train_ranker(
     data: Dataset,
     split: Split,
@@ -181,8 +189,13 @@ def _step(model: Ranker, tower: TextTower | None, seqs: list[np.ndarray], events
     for row, (s, (start, end)) in enumerate(zip(seqs, spans)):
         n = end - start - 1
         inp[row, :n], tgt[row, :n], valid[row, :n] = s[start : end - 1], s[start + 1 : end], True
+        if not config.train_on_repeats:
+            valid[row, :n] = _first_occurrence(s)[start + 1 : end]
         if use_events:
             ev[row, :n] = events[row][start + 1 : end]  # event type of each target
+    if not valid.any():  # a batch of pure repeats: learn from them rather than from nothing
+        for row, (start, end) in enumerate(spans):
+            valid[row, : end - start - 1] = True
     inp_t, tgt_t, valid_t = map(torch.from_numpy, (inp, tgt, valid))
 
     table = model.item_vectors()  # (I, D), gradient into projection and id embeddings
@@ -200,7 +213,7 @@ def _step(model: Ranker, tower: TextTower | None, seqs: list[np.ndarray], events
     states = model.user_states(table[inp_t])  # (B, L, D)
     h = states[valid_t]  # (P, D)
     t = tgt_t[valid_t]  # (P,)
-    last = tgt_t[torch.arange(len(seqs)), valid_t.sum(1) - 1]  # (B,) in-batch targets
+    last = tgt_t[torch.arange(len(seqs)), torch.from_numpy(np.array([end - start - 2 for start, end in spans]))]  # (B,) in-batch targets
     negatives = torch.from_numpy(rng.integers(0, model.n_items, size=config.n_negatives))
     cand = torch.cat([negatives, last])  # (K,)
     pos = (h * table[t]).sum(-1, keepdim=True)  # (P, 1)

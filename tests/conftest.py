@@ -97,3 +97,36 @@ def make_dir(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return make
+
+
+# ----------------------------------------------------------------------------------------------
+# A small demo store with a trained model, shared by the dashboard and browser tests.
+
+DEMO_MODEL = "tiny"
+
+
+def build_trained_demo(root: Path, n_items: int = 600, n_users: int = 800) -> Path:
+    """Generate a small demo store into root and train a tiny frozen-encoder model as root/models/tiny."""
+    import torch
+
+    from engine.data import load_dataset
+    from engine.demo import generate_demo
+    from engine.ranker import RankerConfig
+    from engine.train_job import train_and_save
+
+    generate_demo(root, n_items=n_items, n_users=n_users)
+    data = load_dataset(root)
+    config = RankerConfig(dim=32, user_layers=1, user_heads=1, max_epochs=2, mode="frozen", n_negatives=64, min_steps_per_epoch=10, seed=7)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train_and_save(data, root / "models" / DEMO_MODEL, config, protocol="loo")
+    finally:
+        torch.set_num_threads(threads)
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained_demo(tmp_path_factory) -> Path:
+    """A 600-item demo store (with pictures) and a tiny trained model under models/tiny (built once per run)."""
+    return build_trained_demo(tmp_path_factory.mktemp("dashboard") / "demo")

@@ -50,6 +50,7 @@ class RankerConfig:
     max_epochs: int = 60  # upper bound on epochs (passes over the training users)
     min_steps_per_epoch: int = 40  # small data sets repeat passes until an epoch has this many steps
     patience: int = 4  # epochs without validation NDCG@10 gain before stopping
+    collapse_repeats: bool = True  # a run of events on one item (view, cart, purchase) reads as one item
     train_on_repeats: bool = False  # also learn to predict items the user already had (False suits masked evaluation)
     event_head: bool = False  # multi-task: also predict the next event type (purchase vs view ...)
     n_events: int = 0  # number of event types (set from the data when event_head is on)
@@ -189,8 +190,17 @@ class Ranker(nn.Module):
         return states[torch.arange(len(seqs)), lengths - 1]  # (B, D)
 
 
-def pad_sequences(histories: list[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray]:
+def collapse_repeats(seq: np.ndarray) -> np.ndarray:
+    """Drop consecutive repeats of one item: [a, a, b, a] -> [a, b, a]."""
+    if len(seq) < 2:
+        return seq
+    return seq[np.r_[True, seq[1:] != seq[:-1]]]
+
+
+def pad_sequences(histories: list[np.ndarray], max_len: int, collapse: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Most recent ``max_len`` items of each history, right-padded with 0: ((B, L), lengths (B,))."""
+    if collapse:
+        histories = [collapse_repeats(h) for h in histories]
     lengths = np.array([min(len(h), max_len) for h in histories], dtype=np.int64)
     width = max(1, int(lengths.max()) if len(lengths) else 1)
     out = np.zeros((len(histories), width), dtype=np.int64)
@@ -207,7 +217,7 @@ def score_users(model: Ranker, histories: list[np.ndarray], table: torch.Tensor,
     out = np.zeros((len(histories), table.shape[0]), dtype=np.float32)
     for s in range(0, len(histories), batch):
         chunk = histories[s : s + batch]
-        seqs, lengths = pad_sequences(chunk, model.config.max_len)
+        seqs, lengths = pad_sequences(chunk, model.config.max_len, model.config.collapse_repeats)
         users = model.user_vectors(torch.from_numpy(seqs), torch.from_numpy(lengths), table)  # (B, D)
         scores = (users @ table.T).numpy()  # (B, I)
         empty = np.array([len(h) == 0 for h in chunk])

@@ -35,7 +35,7 @@ class FineTunedRecommender(Recommender):
         self.model.eval()
         table = torch.from_numpy(self.item_vectors)
         with torch.no_grad():
-            seqs, lengths = pad_sequences(histories, self.model.config.max_len)
+            seqs, lengths = pad_sequences(histories, self.model.config.max_len, self.model.config.collapse_repeats)
             return self.model.user_vectors(torch.from_numpy(seqs), torch.from_numpy(lengths), table).numpy()
 
     def score(self, users: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,8 @@ from engine.data import Dataset
 from engine.images import ColourFeatures
 from engine.protocols import FitData, Split
 from engine.recommenders import FineTunedRecommender
+
+_THREADS = None  # a threadpoolctl controller, made on first use
 
 NEW_DAYS = 21  # an item created within this many days of the latest training event is "new"
 USER_BATCH = 1024  # histories run through the user tower at once
@@ -35,7 +38,10 @@ class Studio:
         stage: ``"test"`` (train + valid seen, test held out) or ``"valid"``.
         fit: the stage's training data.
         users: (U,) user indices with at least one training interaction, ascending.
-        user_vectors: (U, D) the model's user vectors of those users.
+        user_vectors: (U, D) the model's user vectors of those users (the user tower's state after
+            the last history item).
+        state_means: (U, D) the mean of the user tower's states over every history position: a
+            longer-term view of the same user.
         item_vectors: (I, D) the model's item vectors; score(u, i) = user_vectors[u] . item_vectors[i].
         history: (n_users, I) binary csr matrix of training interactions.
         item_counts: (I,) training interactions per item.
@@ -55,6 +61,7 @@ class Studio:
     fit: FitData
     users: np.ndarray
     user_vectors: np.ndarray = field(repr=False)
+    state_means: np.ndarray = field(repr=False)
     item_vectors: np.ndarray = field(repr=False)
     history: sp.csr_matrix = field(repr=False)
     item_counts: np.ndarray = field(repr=False)
@@ -101,13 +108,11 @@ class Studio:
         seqs = fit.sequences()
         users = np.array(sorted(seqs), dtype=np.int64)
         histories = [seqs[int(u)] for u in users]
-        parts = [rec.user_vectors(histories[s : s + USER_BATCH]) for s in range(0, len(histories), USER_BATCH)]
-        dim = rec.item_vectors.shape[1]
-        vectors = np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, dim), np.float32)
+        vectors, means = user_states(rec, histories)
         counts = fit.item_counts()
         eval_users, targets = split.targets(stage)
         return cls(
-            data=data, split=split, stage=stage, fit=fit, users=users, user_vectors=vectors,
+            data=data, split=split, stage=stage, fit=fit, users=users, user_vectors=vectors, state_means=means,
             item_vectors=np.asarray(rec.item_vectors, dtype=np.float32), history=fit.matrix(binary=True),
             item_counts=counts, item_user_counts=fit.item_user_counts(),
             n_train_users=len(users), is_tail=M.head_tail_split(counts, HEAD_SHARE),
@@ -164,6 +169,57 @@ class Studio:
                 matrix, terms = sp.csr_matrix((len(texts), 0), dtype=np.float32), np.array([], dtype=object)
             self._tfidf = (matrix, terms)
         return self._tfidf
+
+
+def single_thread():
+    """A context with one BLAS / OpenMP thread.
+
+    Re-ranking and judging one page are many small matrix products: extra threads only add
+    hand-off latency, and on a shared CPU they wait for cores (3-4x slower pages measured here).
+
+    Returns:
+        A context manager (a no-op where threadpoolctl is missing).
+    """
+    global _THREADS
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # scikit-learn brings it; without it nothing is limited
+        return contextlib.nullcontext()
+    if _THREADS is None:
+        _THREADS = ThreadpoolController()
+    return _THREADS.limit(limits=1)
+
+
+def user_states(rec: FineTunedRecommender, histories: list[np.ndarray], batch: int = USER_BATCH) -> tuple[np.ndarray, np.ndarray]:
+    """The user tower's last state (the user vector) and its mean over all history positions.
+
+    Args:
+        rec: the recommender (its model and item table).
+        histories: item index arrays, oldest first; the last ``max_len`` items are read.
+        batch: histories run at once.
+
+    Returns:
+        ((U, D) user vectors, (U, D) mean states), float32.
+    """
+    import torch
+
+    from engine.ranker import pad_sequences
+
+    model = rec.model
+    model.eval()
+    table = torch.from_numpy(np.asarray(rec.item_vectors, dtype=np.float32))
+    dim = table.shape[1]
+    last, mean = [np.zeros((0, dim), np.float32)], [np.zeros((0, dim), np.float32)]
+    with torch.no_grad():
+        for s in range(0, len(histories), batch):
+            # The same reading of a history as FineTunedRecommender.user_vectors (repeats collapsed or not).
+            seqs, lengths = pad_sequences(histories[s : s + batch], model.config.max_len, getattr(model.config, "collapse_repeats", True))
+            states = model.user_states(table[torch.from_numpy(seqs)]).numpy()  # (B, L, D)
+            rows = np.arange(len(seqs))
+            last.append(states[rows, lengths - 1])
+            valid = (np.arange(seqs.shape[1])[None, :] < lengths[:, None]).astype(np.float32)  # (B, L)
+            mean.append(np.einsum("bld,bl->bd", states, valid) / lengths[:, None])
+    return np.concatenate(last).astype(np.float32), np.concatenate(mean).astype(np.float32)
 
 
 def new_items(items: pd.DataFrame, interactions: pd.DataFrame, item_counts: np.ndarray, days: int = NEW_DAYS) -> np.ndarray:

@@ -94,11 +94,16 @@ def train_ranker(
     start_time = time.perf_counter()
     deadline = start_time + max_minutes * 60 if max_minutes else math.inf
     fit = split.fit_data("valid")  # train only: validation is for early stopping
-    seqs = {u: s for u, s in fit.sequences().items() if len(s) >= 2}
+    seqs = fit.sequences()
+    events, n_events = _event_codes(data, split) if config.event_head else (None, 0)
+    if config.collapse_repeats:
+        keep = {u: np.r_[True, s[1:] != s[:-1]] for u, s in seqs.items()}
+        seqs = {u: s[keep[u]] for u, s in seqs.items()}
+        events = {u: e[keep[u]] for u, e in events.items()} if events else None
+    seqs = {u: s for u, s in seqs.items() if len(s) >= 2}
     users = np.array(sorted(seqs), dtype=np.int64)
     if len(users) == 0:
         raise ValueError(f"{data.root}: no user has two training interactions; nothing to learn from")
-    events, n_events = _event_codes(data, split) if config.event_head else (None, 0)
     config.n_events = n_events
 
     tower = None

@@ -130,3 +130,77 @@ def build_trained_demo(root: Path, n_items: int = 600, n_users: int = 800) -> Pa
 def trained_demo(tmp_path_factory) -> Path:
     """A 600-item demo store (with pictures) and a tiny trained model under models/tiny (built once per run)."""
     return build_trained_demo(tmp_path_factory.mktemp("dashboard") / "demo")
+
+
+# ----------------------------------------------------------------------------------------------
+# A small demo store with a tiny trained ranker, shared by the segment / layout / evaluate tests.
+
+DEMO_ITEMS, DEMO_USERS = 600, 800
+
+
+@pytest.fixture(scope="session")
+def demo_model(tmp_path_factory) -> tuple[Path, Path]:
+    """(data dir, model dir): a 600-item, 800-user demo store and a tiny ranker trained on it.
+
+    The ranker is RankerConfig(dim=64, max_epochs=3, mode="frozen") under leave-one-out, trained on
+    one torch thread (several times faster than contended threads on a shared CPU): about 30 s.
+    Set HOMEPAGE_TEST_MODEL (and HOMEPAGE_TEST_DATA, default data/demo) to use a trained model instead.
+    """
+    import os
+
+    if os.environ.get("HOMEPAGE_TEST_MODEL"):
+        return Path(os.environ.get("HOMEPAGE_TEST_DATA", "data/demo")), Path(os.environ["HOMEPAGE_TEST_MODEL"])
+    import torch
+
+    from engine.data import load_dataset
+    from engine.demo import generate_demo
+    from engine.model_store import save_model
+    from engine.protocols import make_split
+    from engine.ranker import RankerConfig
+    from engine.train import train_ranker
+
+    root = tmp_path_factory.mktemp("demo_small") / "demo"
+    generate_demo(root, n_items=DEMO_ITEMS, n_users=DEMO_USERS)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        data = load_dataset(root)
+        split = make_split(data, "loo")
+        model, tower, _ = train_ranker(data, split, RankerConfig(dim=64, max_epochs=3, mode="frozen"))
+        model_dir = save_model(root / "models" / "tiny", model, tower, data, {"protocol": "loo", "test_days": None})
+    finally:
+        torch.set_num_threads(threads)
+    return root, model_dir
+
+
+@pytest.fixture(scope="session")
+def demo_studio(demo_model):
+    """The :class:`engine.studio.Studio` of the demo model (test stage of leave-one-out). Do not mutate."""
+    from engine.studio import load_studio
+
+    return load_studio(*demo_model)
+
+
+@pytest.fixture(scope="session")
+def trained_demo_studio():
+    """A Studio of a properly trained demo model, or skip.
+
+    HOMEPAGE_TEST_MODEL (+ HOMEPAGE_TEST_DATA, default data/demo) when set, else the ranker
+    benchmark's benchmarks/out/models/demo on data/demo when both exist and match.
+    """
+    import os
+
+    from engine.errors import ModelError
+    from engine.studio import load_studio
+
+    root = Path(__file__).resolve().parents[1]
+    if os.environ.get("HOMEPAGE_TEST_MODEL"):
+        data_dir, model_dir = Path(os.environ.get("HOMEPAGE_TEST_DATA", root / "data" / "demo")), Path(os.environ["HOMEPAGE_TEST_MODEL"])
+    else:
+        data_dir, model_dir = root / "data" / "demo", root / "benchmarks" / "out" / "models" / "demo"
+    if not (data_dir / "items.csv").exists() or not (model_dir / "manifest.json").exists():
+        pytest.skip("needs a trained demo model: run benchmarks/ranker.py --datasets demo, or set HOMEPAGE_TEST_MODEL")
+    try:
+        return load_studio(data_dir, model_dir, images=False)
+    except ModelError as exc:
+        pytest.skip(f"the trained demo model does not fit {data_dir}: {exc}")

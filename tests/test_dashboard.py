@@ -1,0 +1,331 @@
+"""The dashboard through Streamlit's AppTest: every page runs, knobs change what shows, text is escaped, uploads fail cleanly."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import DEMO_MODEL
+
+from dashboard.cards import PLACEHOLDER_SRC, CardView, RowView, card_html, page_html
+from dashboard.thumbs import encode_thumbnail
+
+APP = Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py"
+TIMEOUT = 180  # seconds per script run: the first run loads the model, encodes texts and builds segments
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def app(monkeypatch, data_dir: Path, query: dict | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("HOMEPAGE_DATA", str(data_dir))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.query_params.update(query or {})
+    return at
+
+
+def no_errors(at) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def metric_values(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.main.metric}
+
+
+def html_of(at) -> str:
+    return "".join(h.value for h in at.html)
+
+
+# ----------------------------------------------------------------------------------------------
+# Cards and pictures (no Streamlit)
+
+
+def test_card_escapes_product_text() -> None:
+    card = CardView(item_id='x"1', title=XSS, brand="<b>brand</b>", category="a&b", price=12.5, badges=["new", "<script>"], why=[XSS])
+    out = card_html(card)
+    assert "<img src=x" not in out and "onerror=alert(1)>" not in out
+    assert "&lt;img src=x onerror=alert(1)&gt;" in out
+    assert "<b>brand</b>" not in out and "<script>" not in out
+    assert 'data-item="x&quot;1"' in out
+    assert "12.50" in out
+
+
+def test_card_only_shows_data_uris() -> None:
+    for src in ("https://evil.example/x.png", "javascript:alert(1)", "/etc/passwd", "file:///etc/passwd"):
+        out = card_html(CardView(item_id="1", title="t", image_src=src))
+        assert src not in out and PLACEHOLDER_SRC in out
+
+
+def test_page_html_of_empty_rows() -> None:
+    out = page_html([RowView(title=XSS, cards=[])])
+    assert "&lt;img" in out and "No items in this row" in out
+
+
+def test_thumbnail_of_missing_or_broken_picture_is_none(tmp_path: Path) -> None:
+    assert encode_thumbnail(None) is None
+    assert encode_thumbnail(tmp_path / "missing.png") is None
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    assert encode_thumbnail(broken) is None
+
+
+def test_thumbnail_shrinks_large_pictures(tmp_path: Path) -> None:
+    from PIL import Image
+
+    big = tmp_path / "big.png"
+    Image.effect_noise((1200, 900), 60).convert("RGB").save(big)
+    uri = encode_thumbnail(big)
+    assert uri.startswith("data:image/jpeg;base64,")
+    assert len(uri) < big.stat().st_size
+
+
+# ----------------------------------------------------------------------------------------------
+# `homepage app`
+
+
+def test_homepage_app_passes_streamlit_args(trained_demo: Path, monkeypatch) -> None:
+    import subprocess
+
+    from engine import cli
+
+    calls = []
+    monkeypatch.setattr(subprocess, "call", lambda command, env, cwd: calls.append((command, env, cwd)) or 0)
+    assert cli.main(["app", str(trained_demo), "--server.port", "8601", "--server.headless", "true"]) == 0
+    command, env, cwd = calls[-1]
+    assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("dashboard/streamlit_app.py")
+    assert command[5:] == ["--server.port", "8601", "--server.headless", "true"]
+    assert env["HOMEPAGE_DATA"] == str(trained_demo.resolve())
+    # Without DIR: the demo store, and "8601" is not taken for a directory.
+    monkeypatch.setattr(cli, "DEMO_DIR", trained_demo)
+    assert cli.main(["app", "--server.port", "8601"]) == 0
+    assert calls[-1][0][5:] == ["--server.port", "8601"] and calls[-1][1]["HOMEPAGE_DATA"] == str(trained_demo.resolve())
+
+
+def test_homepage_app_on_a_bad_directory_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    from engine import cli
+
+    assert cli.main(["app", str(tmp_path / "nowhere")]) == 2
+    assert "not a data directory" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# Model and data
+
+
+def test_model_page_shows_data_and_metrics(trained_demo: Path, monkeypatch) -> None:
+    at = app(monkeypatch, trained_demo)
+    at.run()
+    at.switch_page("app_pages/model_data.py").run()
+    no_errors(at)
+    values = metric_values(at)
+    assert values["Items"] == "600" and values["Users"] == "800"
+    manifest = json.loads((trained_demo / "models" / DEMO_MODEL / "manifest.json").read_text())
+    assert values["NDCG@10"] == f"{manifest['metrics']['ndcg@10']:.4f}"
+    assert at.sidebar.selectbox(key="side_model").value == DEMO_MODEL
+    assert at.query_params["data"] == [trained_demo.name] or at.query_params["data"] == trained_demo.name
+
+
+def test_upload_shows_the_engines_error_not_a_traceback(trained_demo: Path, monkeypatch, tmp_path: Path) -> None:
+    at = app(monkeypatch, trained_demo)
+    at.run()
+    at.switch_page("app_pages/model_data.py").run()
+    at.text_input(key="model_upload_name").input("bad-upload")
+    at.file_uploader(key="model_upload_items").upload("catalogue.csv", b"item_id,title\nA,Red shoe\nB,Blue hat\n", "text/csv")
+    at.file_uploader(key="model_upload_interactions").upload("events.csv", b"user_id,item_id,timestamp\nu1,A,2024-01-01\nu1,Z,2024-01-02\n", "text/csv")
+    at.button(key="FormSubmitter:model_upload_form-Validate and add").click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("events.csv" in e and "missing from the catalogue" in e for e in errors), errors
+    assert not (trained_demo.parent / "bad-upload").exists()
+
+
+def test_upload_of_a_valid_data_set_selects_it(trained_demo: Path, monkeypatch) -> None:
+    at = app(monkeypatch, trained_demo)
+    at.run()
+    at.switch_page("app_pages/model_data.py").run()
+    at.text_input(key="model_upload_name").input("uploaded-shop")
+    at.file_uploader(key="model_upload_items").upload("items.csv", b"item_id,title,price\nA,Red shoe,10\nB,Blue hat,12\n", "text/csv")
+    at.file_uploader(key="model_upload_interactions").upload(
+        "interactions.csv", b"user_id,item_id,timestamp\nu1,A,2024-01-01\nu1,B,2024-01-02\nu2,B,2024-01-03\n", "text/csv")
+    at.button(key="FormSubmitter:model_upload_form-Validate and add").click().run()
+    assert not at.exception
+    target = trained_demo.parent / "uploaded-shop"
+    try:
+        assert (target / "items.csv").exists()
+        assert at.sidebar.selectbox(key="side_data").value == "uploaded-shop"
+        assert any("No trained model" in i.value for i in at.info)
+    finally:
+        import shutil
+
+        shutil.rmtree(target, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Homepage preview, Compare, Segments
+
+
+def items_shown(at) -> list[str]:
+    return re.findall(r'data-item="([^"]+)"', html_of(at))
+
+
+def test_homepage_draws_the_segment_page_and_the_slider_changes_the_metrics(trained_demo: Path, monkeypatch) -> None:
+    at = app(monkeypatch, trained_demo)
+    at.run()
+    no_errors(at)
+    shown = items_shown(at)
+    assert len(shown) >= 30 and "data:image/png;base64," in html_of(at)
+    before = metric_values(at)
+    assert set(before) >= {"NDCG@10", "Recall@10", "Long-tail share@10", "Diversity (ILD@10)"}
+    at.sidebar.slider(key="home_diversity").set_value(0.8).run()
+    no_errors(at)
+    after = metric_values(at)
+    assert after != before
+    assert after["Diversity (ILD@10)"] != before["Diversity (ILD@10)"]
+    assert items_shown(at) != shown
+    assert at.query_params["diversity"] in ("0.80", ["0.80"])
+    assert "diversity=0.80" in html_of(at)
+
+
+def test_picking_another_segment_changes_the_items(trained_demo: Path, monkeypatch) -> None:
+    at = app(monkeypatch, trained_demo)
+    at.run()
+    picker = at.sidebar.selectbox(key="side_segment")
+    first, shown = picker.value, items_shown(at)
+    assert len(picker.options) >= 2
+    picker.select_index(1).run()
+    no_errors(at)
+    assert at.sidebar.selectbox(key="side_segment").value != first
+    assert items_shown(at) != shown
+
+
+def test_url_settings_reproduce_a_view(trained_demo: Path, monkeypatch) -> None:
+    at = app(monkeypatch, trained_demo, {"diversity": "0.40", "long_tail": "0.25", "method": "dpp", "segment": "nonsense"})
+    at.run()
+    no_errors(at)
+    assert at.sidebar.slider(key="home_diversity").value == pytest.approx(0.40)
+    assert at.sidebar.slider(key="home_long_tail").value == pytest.approx(0.25)
+    assert at.sidebar.selectbox(key="home_method").value == "dpp"
+    assert "diversity=0.40 long_tail=0.25" in html_of(at)
+
+
+def test_rules_pin_and_exclude_show_on_the_page(trained_demo: Path, monkeypatch) -> None:
+    at = app(monkeypatch, trained_demo)
+    at.run()
+    shown = items_shown(at)
+    pinned, dropped = shown[-1], shown[0]
+    rules = {"pin": [{"item": pinned, "row": 1, "slot": 1}], "exclude": {"items": [dropped]}}
+    at = app(monkeypatch, trained_demo, {"rules": json.dumps(rules)})
+    at.run()
+    no_errors(at)
+    now = items_shown(at)
+    assert now[0] == pinned and dropped not in now
+    assert "Pinned" in html_of(at)
+
+
+def test_bad_rules_are_a_message_not_a_traceback(trained_demo: Path, monkeypatch) -> None:
+    at = app(monkeypatch, trained_demo, {"rules": json.dumps({"exclude": {"categories": ["No Such Category"]}})})
+    at.run()
+    assert not at.exception
+    assert any("No Such Category" in e.value for e in at.error)
+    assert len(items_shown(at)) >= 30  # the page still shows, without the rules
+
+
+def test_compare_page(trained_demo: Path, monkeypatch) -> None:
+    at = app(monkeypatch, trained_demo, {"b_diversity": "0.60"})
+    at.run()
+    at.switch_page("app_pages/compare.py").run()
+    no_errors(at)
+    table = at.dataframe[0].value
+    assert {"A", "B", "B − A", "95% CI of B − A"} <= set(table.columns)
+    ndcg = table[table["metric"] == "NDCG@10"].iloc[0]
+    assert ndcg["B − A"] == pytest.approx(ndcg["B"] - ndcg["A"])
+    assert ndcg["95% CI of B − A"].startswith("[")
+    pages = [h.value for h in at.html]
+    assert len(pages) == 2 and "hp-change" in pages[1]
+    assert re.search(r"hp-change (up|down|new)", pages[1])
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_segments_page(trained_demo: Path, monkeypatch) -> None:
+    at = app(monkeypatch, trained_demo)
+    at.run()
+    at.switch_page("app_pages/segments.py").run()
+    no_errors(at)
+    table = at.dataframe[0].value
+    assert (table["size"] >= 20).all() and {"learned", "rule"} <= set(table["kind"])
+    assert "user_id" not in table.columns
+    assert len(at.get("plotly_chart")) == 3  # map, sizes, value of segmentation
+    at.selectbox(key="seg_method").set_value("gmm").run()
+    no_errors(at)
+
+
+def test_product_text_is_escaped_on_the_page(trained_demo: Path, monkeypatch, tmp_path: Path) -> None:
+    import shutil
+
+    at = app(monkeypatch, trained_demo)
+    at.run()
+    first_row = items_shown(at)[:4]
+    evil = tmp_path / "evil"
+    shutil.copytree(trained_demo, evil)
+    items = pd.read_csv(evil / "items.csv", dtype=str, keep_default_na=False)
+    hit = items["item_id"].isin(first_row)
+    items.loc[hit, "title"] = XSS + " " + items.loc[hit, "title"]
+    items.loc[hit, "brand"] = "<script>alert(2)</script>"
+    items.to_csv(evil / "items.csv", index=False)
+    at = app(monkeypatch, evil)
+    at.run()
+    no_errors(at)
+    page = html_of(at)
+    assert set(first_row) <= set(items_shown(at))
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page and "&lt;script&gt;" in page.lower()
+    assert "<img src=x" not in page and "<script>" not in page.lower()
+
+
+def test_training_from_the_page_shows_progress_and_selects_the_model(trained_demo: Path, monkeypatch, tmp_path: Path) -> None:
+    import shutil
+
+    import engine.ranker
+    from engine.ranker import RankerConfig
+
+    class TinyConfig(RankerConfig):
+        """The page's config with test-sized defaults."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**{**dict(dim=32, user_layers=1, user_heads=1, max_epochs=1, n_negatives=32, min_steps_per_epoch=5), **kwargs})
+
+    monkeypatch.setattr(engine.ranker, "RankerConfig", TinyConfig)
+    fresh = tmp_path / "fresh"
+    shutil.copytree(trained_demo, fresh, ignore=shutil.ignore_patterns("models"))
+    at = app(monkeypatch, fresh)
+    at.run()
+    assert not at.exception
+    assert any("No trained model" in m.value for m in at.markdown)
+    at.selectbox(key="home_train_mode").set_value("frozen")
+    at.number_input(key="home_train_minutes").set_value(1.0)
+    at.button(key="FormSubmitter:home_train_form-Train a model").click().run()
+    no_errors(at)
+    models = list((fresh / "models").glob("*/manifest.json"))
+    assert len(models) == 1
+    assert at.sidebar.selectbox(key="side_model").value == models[0].parent.name
+    assert len(items_shown(at)) >= 30  # the homepage appears once the model is there
+
+
+def test_rules_table_round_trip() -> None:
+    from dashboard.rules_form import rules_to_table, table_to_rules
+
+    rules = {"exclude": {"items": ["P1"], "categories": ["Phones"]}, "boost": [{"category": "Books", "weight": 0.3}],
+             "bury": [{"brand": "Basico", "weight": 0.5}], "pin": [{"item": "P9", "row": 2, "slot": 3}]}
+    assert table_to_rules(rules_to_table(rules)) == rules
+    assert table_to_rules(rules_to_table({})) == {}
+
+
+def test_the_url_names_data_sets_never_paths(trained_demo: Path, monkeypatch) -> None:
+    at = app(monkeypatch, trained_demo, {"data": "/etc", "model": "../../x"})
+    at.run()
+    no_errors(at)
+    assert at.sidebar.selectbox(key="side_data").value == trained_demo.name
+    assert at.sidebar.selectbox(key="side_model").value == DEMO_MODEL

@@ -1,0 +1,173 @@
+"""Segments: clustering and the choice of k, recovery of the demo tastes, rule segments, privacy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from engine.cli import main
+from engine.segments import (
+    MIN_SEGMENT_SIZE,
+    Segment,
+    check_size,
+    cluster_users,
+    describe_members,
+    find_segments,
+    get_segment,
+    learned_segments,
+    rule_segments,
+    segments_table,
+    user_features,
+    visible_segments,
+)
+
+MIN_HISTORY = 5  # ARI is judged on users with at least this many distinct training items
+
+
+def _blobs(k: int = 5, per: int = 60, dim: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1, (k, dim)) * 6
+    labels = np.repeat(np.arange(k), per)
+    return centres[labels] + rng.normal(0, 0.5, (k * per, dim)), labels
+
+
+@pytest.mark.parametrize("method", ["kmeans", "gmm"])
+def test_k_is_chosen_within_range_and_finds_true_blobs(method: str) -> None:
+    x, truth = _blobs()
+    labels, k, criterion, scores = cluster_users(x, method, k_range=(2, 8))
+    assert criterion == ("silhouette" if method == "kmeans" else "bic")
+    assert set(scores) == set(range(2, 9))
+    assert k == 5
+    assert adjusted_rand_score(truth, labels) > 0.95
+
+
+def test_given_k_and_bad_k() -> None:
+    x, _ = _blobs(k=3, per=20)
+    labels, k, criterion, scores = cluster_users(x, "kmeans", k=4)
+    assert (k, criterion, scores) == (4, "given", {}) and len(np.unique(labels)) == 4
+    with pytest.raises(ValueError, match="k must be between"):
+        cluster_users(x, "kmeans", k=1)
+    with pytest.raises(ValueError, match="method"):
+        cluster_users(x, "dbscan")
+
+
+def _taste_ari(studio, min_history: int = 0) -> float:
+    seg = learned_segments(studio, "kmeans", k=8, space="profile")
+    taste = studio.data.users.set_index("user_id").loc[studio.data.user_ids[studio.users], "taste"].to_numpy()
+    enough = np.diff(studio.history[studio.users].indptr) >= min_history
+    return adjusted_rand_score(taste[enough], seg.labels[enough])
+
+
+@pytest.mark.slow
+def test_learned_segments_find_taste_structure(demo_studio) -> None:
+    """Even the tiny 3-epoch test model's segments follow the 8 latent tastes (ARI 0 = chance)."""
+    assert _taste_ari(demo_studio) >= 0.25
+
+
+@pytest.mark.slow
+def test_learned_segments_recover_demo_tastes(trained_demo_studio) -> None:
+    """ARI >= 0.5 between 8 learned segments and the 8 latent tastes of the demo users.
+
+    Needs a properly trained model on the full demo store (the ranker benchmark's); users with one
+    or two items cannot reveal a taste, so those with at least MIN_HISTORY items must do better.
+    """
+    assert _taste_ari(trained_demo_studio) >= 0.5
+    assert _taste_ari(trained_demo_studio, MIN_HISTORY) >= 0.55
+
+
+def test_learned_segments_are_named_and_sized(demo_studio) -> None:
+    seg = learned_segments(demo_studio, "kmeans", k_range=(4, 6))
+    assert 4 <= seg.k <= 6 and seg.criterion == "silhouette"
+    sizes = [s.size for s in seg.segments]
+    assert sizes == sorted(sizes, reverse=True) and sum(sizes) == len(demo_studio.users)
+    for s in seg.segments:
+        assert s.kind == "learned" and s.id.startswith("kmeans-")
+        assert s.name and s.keywords and s.top_categories
+        assert s.centroid.shape == (demo_studio.item_vectors.shape[1],)
+    assert len({s.name for s in seg.segments}) == len(seg.segments)
+
+
+def test_gmm_segments_choose_k_by_bic(demo_studio) -> None:
+    seg = learned_segments(demo_studio, "gmm", k_range=(3, 5))
+    assert seg.criterion == "bic" and seg.k == min(seg.scores, key=seg.scores.get)
+
+
+@pytest.mark.parametrize("space", ["profile", "model", "blend"])
+def test_user_features_are_unit_rows(demo_studio, space: str) -> None:
+    x = user_features(demo_studio, space)
+    assert x.shape[0] == len(demo_studio.users)
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-4)
+
+
+def test_keywords_set_a_group_apart(demo_studio) -> None:
+    """Members who all bought books get book words, not the words every user buys."""
+    studio = demo_studio
+    items = studio.data.items
+    books = np.flatnonzero(items["category"].to_numpy() == "Books")
+    share = np.asarray(studio.history[studio.users][:, books].sum(axis=1)).ravel() / np.diff(studio.history[studio.users].indptr)
+    readers = studio.users[np.argsort(-share)[:60]]
+    keywords, cats = describe_members(studio, readers)
+    assert cats[0] == "Books"
+    assert "books" in keywords or "book" in keywords or "novel" in " ".join(keywords)
+
+
+def test_rule_segments_from_attributes_and_behaviour(demo_studio) -> None:
+    studio = demo_studio
+    rules = {s.id: s for s in rule_segments(studio)}
+    assert {"rule:age-18-25", "rule:club-member", "rule:new-users", "rule:heavy-buyers", "rule:region-north"} <= set(rules)
+    users = studio.data.users.set_index("user_id")
+    ages = users.loc[studio.data.user_ids[rules["rule:age-18-25"].members], "age"].astype(int)
+    assert ages.between(18, 25).all()
+    assert (users.loc[studio.data.user_ids[rules["rule:club-member"].members], "club_member"] == "yes").all()
+    counts = np.bincount(studio.fit.interactions["uidx"], minlength=studio.data.n_users)
+    assert (counts[rules["rule:new-users"].members] < 3).all()
+    heavy = rules["rule:heavy-buyers"]
+    assert 0.05 * len(studio.users) <= heavy.size <= 0.3 * len(studio.users)
+    for seg in rules.values():
+        assert seg.kind == "rule" and seg.rule
+        assert (studio.rows_of(seg.members) >= 0).all()  # only users with history
+
+
+def test_small_segments_are_never_shown_and_refused(demo_studio) -> None:
+    studio = demo_studio
+    tiny = Segment("rule:tiny", "Tiny", "rule", studio.users[: MIN_SEGMENT_SIZE - 1])
+    big = Segment("rule:big", "Big", "rule", studio.users[:MIN_SEGMENT_SIZE])
+    assert visible_segments([tiny, big]) == [big]
+    assert list(segments_table([tiny, big])["id"]) == ["rule:big"]
+    with pytest.raises(ValueError, match="under the minimum of 20"):
+        check_size(tiny)
+    with pytest.raises(ValueError, match="under the minimum"):
+        get_segment([tiny, big], "rule:tiny")
+    with pytest.raises(ValueError, match="no segment"):
+        get_segment([tiny, big], "nope")
+    assert get_segment([tiny, big], "BIG") is big
+    shown = find_segments(studio, k=6)
+    assert all(s.size >= MIN_SEGMENT_SIZE for s in shown)
+
+
+def test_exports_hold_no_user(demo_studio) -> None:
+    studio = demo_studio
+    segments = find_segments(studio, k=5)
+    text = json.dumps([s.to_dict() for s in segments]) + segments_table(segments).to_csv()
+    assert set(segments[0].to_dict()) >= {"id", "name", "size", "keywords", "top_categories"}
+    assert "members" not in segments[0].to_dict() and "centroid" not in segments[0].to_dict()
+    for uid in studio.data.user_ids[:200]:
+        assert uid not in text
+
+
+def test_segments_command_writes_json(demo_model, tmp_path: Path, capsys) -> None:
+    data_dir, model_dir = demo_model
+    out = tmp_path / "segments.json"
+    rc = main(["segments", str(data_dir), "--model", str(model_dir), "--k", "5", "--json", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "kmeans-1" in captured.out and "rule:heavy-buyers" in captured.out
+    result = json.loads(out.read_text())
+    assert {"id", "name", "size", "keywords", "top_categories"} <= set(result["segments"][0])
+    assert sum(s["id"].startswith("kmeans-") for s in result["segments"]) <= 5
+    assert all(s["size"] >= MIN_SEGMENT_SIZE for s in result["segments"])
+    assert "U0" not in out.read_text()  # no demo user id anywhere

@@ -34,6 +34,7 @@ class RankerConfig:
     top_layers: int = 1  # layers fine-tuned in "top" mode
     use_text: bool = True  # False for data without real item text (Beauty): id embeddings only
     use_id: bool = True  # learned item-id embeddings beside the text vector
+    id_init: str = "svd"  # id-only models: start id embeddings from an SVD of the user x item matrix ("random" = N(0, 0.1))
     text_max_len: int = 32  # tokens of item text
     dim: int = 128  # item and user vector size
     user_layers: int = 2  # transformer layers of the user tower

@@ -67,6 +67,23 @@ def _window(n: int, max_len: int, rng: np.random.Generator) -> tuple[int, int]:
     return max(0, end - max_len - 1), end
 
 
+def svd_item_factors(matrix, dim: int, seed: int) -> np.ndarray:
+    """Item factors V sqrt(S) of a rank-``dim`` SVD of the user x item matrix, scaled to std 0.1.
+
+    Without text, random id embeddings learn slowly (each item is a target only a few times per
+    epoch); co-occurrence factors give them the structure text vectors give the text model.
+    """
+    from scipy.sparse.linalg import svds
+
+    k = max(1, min(dim, min(matrix.shape) - 1))
+    rng = np.random.default_rng(seed)
+    _, s, vt = svds(matrix.astype(np.float64), k=k, v0=rng.standard_normal(min(matrix.shape)))
+    factors = np.zeros((matrix.shape[1], dim))
+    factors[:, :k] = vt.T * np.sqrt(s)
+    scale = factors[:, :k].std()
+    return (factors * (0.1 / scale if scale > 0 else 1.0)).astype(np.float32)
+
+
 def _first_occurrence(seq: np.ndarray) -> np.ndarray:
     """True where an item appears for the first time in the sequence."""
     first = np.zeros(len(seq), dtype=bool)
@@ -113,6 +130,8 @@ def train_ranker(
         text_dim = tower.encoder.config.hidden_size
     model = Ranker(config, data.n_items, text_dim=text_dim)
     model.warm.copy_(torch.from_numpy((fit.item_counts() > 0).astype(np.float32))[:, None])
+    if model.item_emb is not None and not config.use_text and config.id_init == "svd":
+        model.item_emb.weight.data.copy_(torch.from_numpy(svd_item_factors(fit.matrix(), config.dim, config.seed)))
     if tower is not None:
         model.text_table.copy_(tower.encode_all())
     params = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": config.lr}]

@@ -121,12 +121,13 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=15.0, help="training budget per data set")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     args = parser.parse_args()
-    sections = []
     for name in args.datasets.split(","):
         res = run(name, args.minutes, args.out, args.out / "data")
         if res:
-            sections.append(res[0])
-            (args.out / "ranker.md").write_text("## Fine-tuned ranker\n\n" + "\n".join(sections))
+            (args.out / f"ranker_{name}.md").write_text(res[0])
+    # ranker.md gathers every data set's latest section, also those of earlier runs.
+    sections = [(args.out / f"ranker_{n}.md").read_text() for n in RUNS if (args.out / f"ranker_{n}.md").exists()]
+    (args.out / "ranker.md").write_text("## Fine-tuned ranker\n\n" + "\n".join(sections))
     log(f"wrote {args.out / 'ranker.md'}")
 
 

@@ -127,8 +127,16 @@ def build_trained_demo(root: Path, n_items: int = 600, n_users: int = 800) -> Pa
 
 
 @pytest.fixture(scope="session")
-def trained_demo(tmp_path_factory) -> Path:
-    """A 600-item demo store (with pictures) and a tiny trained model under models/tiny (built once per run)."""
+def trained_demo(request, tmp_path_factory) -> Path:
+    """A 600-item demo store (with pictures) and a tiny trained model under models/tiny, for the dashboard tests.
+
+    The store of :func:`demo_model` (trained once per run for every test that needs one), unless
+    HOMEPAGE_TEST_MODEL points the engine tests elsewhere: then a store of its own.
+    """
+    import os
+
+    if not os.environ.get("HOMEPAGE_TEST_MODEL"):
+        return request.getfixturevalue("demo_model")[0]
     return build_trained_demo(tmp_path_factory.mktemp("dashboard") / "demo")
 
 
@@ -154,10 +162,8 @@ def demo_model(tmp_path_factory) -> tuple[Path, Path]:
 
     from engine.data import load_dataset
     from engine.demo import generate_demo
-    from engine.model_store import save_model
-    from engine.protocols import make_split
     from engine.ranker import RankerConfig
-    from engine.train import train_ranker
+    from engine.train_job import train_and_save
 
     root = tmp_path_factory.mktemp("demo_small") / "demo"
     generate_demo(root, n_items=DEMO_ITEMS, n_users=DEMO_USERS)
@@ -165,9 +171,8 @@ def demo_model(tmp_path_factory) -> tuple[Path, Path]:
     torch.set_num_threads(1)
     try:
         data = load_dataset(root)
-        split = make_split(data, "loo")
-        model, tower, _ = train_ranker(data, split, RankerConfig(dim=64, max_epochs=3, mode="frozen"))
-        model_dir = save_model(root / "models" / "tiny", model, tower, data, {"protocol": "loo", "test_days": None})
+        # train_and_save, as `homepage train` does: the manifest carries held-out metrics (the dashboard shows them).
+        model_dir, _, _ = train_and_save(data, root / "models" / DEMO_MODEL, RankerConfig(dim=64, max_epochs=3, mode="frozen"), protocol="loo")
     finally:
         torch.set_num_threads(threads)
     return root, model_dir

@@ -1,0 +1,365 @@
+"""Every Streamlit cache of the dashboard: data sets, models, pictures and engine results.
+
+Resources (data sets, models) are shared by all sessions and never mutated by callers. Data caches
+are bounded with ``max_entries``. Widget values come in as arguments; nothing here reads a widget.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from engine.data import Dataset, load_dataset
+from engine.errors import ModelError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEMO_DIR = PROJECT_ROOT / "data" / "demo"
+ENV_DATA = "HOMEPAGE_DATA"
+
+
+# ----------------------------------------------------------------------------------------------
+# Where data sets and models are
+
+
+def default_data_dir() -> Path:
+    """``$HOMEPAGE_DATA``, else the demo store."""
+    value = os.environ.get(ENV_DATA, "").strip()
+    return Path(value).expanduser().resolve() if value else DEMO_DIR
+
+
+def is_data_dir(path: Path) -> bool:
+    return path.is_dir() and any((path / f"items.{ext}").is_file() for ext in ("csv", "parquet"))
+
+
+def upload_root() -> Path:
+    """Uploaded data sets are written beside the default data directory."""
+    return default_data_dir().parent
+
+
+def data_choices() -> dict[str, str]:
+    """Data sets the sidebar offers: name -> absolute path, the default first.
+
+    Scans the default directory, its siblings, ``data/`` and ``benchmarks/out/data/`` of the project.
+    Names are what the URL stores, so a link can never name an arbitrary path.
+    """
+    found: dict[str, str] = {}
+    seen: set[Path] = set()
+
+    def add(path: Path) -> None:
+        path = path.resolve()
+        if path in seen or not is_data_dir(path):
+            return
+        seen.add(path)
+        name, n = path.name, 2
+        while name in found:
+            name, n = f"{path.name}-{n}", n + 1
+        found[name] = str(path)
+
+    default = default_data_dir()
+    add(default)
+    for parent in (default.parent, PROJECT_ROOT / "data", PROJECT_ROOT / "benchmarks" / "out" / "data"):
+        if parent.is_dir():
+            for child in sorted(parent.iterdir()):
+                if not child.name.startswith("."):
+                    add(child)
+    return found
+
+
+def data_key(path: str) -> str:
+    """Cache key of a data directory: its path and the modification times of its tables."""
+    root = Path(path)
+    stamps = []
+    for table in ("items", "interactions", "users"):
+        for ext in ("csv", "parquet"):
+            f = root / f"{table}.{ext}"
+            if f.exists():
+                stamps.append(f"{table}.{ext}:{f.stat().st_mtime_ns}")
+    return f"{root}|{'|'.join(stamps)}"
+
+
+ENV_MODELS = "HOMEPAGE_MODELS"
+
+
+def _model_dirs(root: Path) -> list[Path]:
+    """A model directory itself, or the complete models inside a folder."""
+    if (root / "manifest.json").is_file():
+        return [root]
+    if not root.is_dir():
+        return []
+    return [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").is_file()]
+
+
+def model_choices(data_dir: str) -> dict[str, str]:
+    """Models offered for a data set, newest first: name -> model directory.
+
+    ``DIR/models/*``; ``<X>/models/<name>`` for a data set at ``<X>/data/<name>`` (where the
+    benchmarks keep theirs); and models named by ``$HOMEPAGE_MODELS`` (paths separated by
+    ``os.pathsep``) whose manifest names this data set. A model of other data fails to load with
+    the engine's fingerprint message.
+    """
+    root = Path(data_dir)
+    found = _model_dirs(root / "models")
+    sibling = root.parent.parent / "models" / root.name
+    if root.parent.name == "data" and (sibling / "manifest.json").is_file():
+        found.append(sibling)
+    for entry in filter(None, os.environ.get(ENV_MODELS, "").split(os.pathsep)):
+        for path in _model_dirs(Path(entry).expanduser()):
+            try:
+                named = json.loads((path / "manifest.json").read_text()).get("dataset")
+            except (OSError, json.JSONDecodeError, AttributeError):
+                continue
+            if named == root.resolve().name:
+                found.append(path)
+    found.sort(key=lambda p: ((p / "manifest.json").stat().st_mtime_ns, p.name), reverse=True)
+    out: dict[str, str] = {}
+    for path in found:
+        name, n = path.name, 2
+        while name in out and out[name] != str(path.resolve()):
+            name, n = f"{path.name}-{n}", n + 1
+        out[name] = str(path.resolve())
+    return out
+
+
+def model_path(data_dir: str, model: str) -> Path:
+    choices = model_choices(data_dir)
+    if model not in choices:
+        raise ModelError(f"{data_dir}: no model named {model!r}")
+    return Path(choices[model])
+
+
+def model_key(data_dir: str, model: str) -> str:
+    """Cache key of a model: its directory and its manifest's modification time."""
+    path = model_path(data_dir, model)
+    manifest = path / "manifest.json"
+    return f"{path}|{manifest.stat().st_mtime_ns if manifest.exists() else 0}"
+
+
+def _path_of(mkey: str) -> Path:
+    return Path(mkey.rsplit("|", 1)[0])
+
+
+# ----------------------------------------------------------------------------------------------
+# Data (a resource: one shared copy per process)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the data set…")
+def _dataset(key: str) -> Dataset:
+    return load_dataset(key.split("|", 1)[0])
+
+
+def dataset(path: str) -> Dataset:
+    """The loaded data directory; raises the engine's DataError with its message."""
+    return _dataset(data_key(path))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _card_fields(key: str) -> dict[str, list]:
+    from dashboard.views import card_fields as build
+
+    return build(_dataset(key).items)
+
+
+def card_fields(path: str) -> dict[str, list]:
+    """What product cards show of each item (read-only lists, shared by all sessions)."""
+    return _card_fields(data_key(path))
+
+
+def manifest(data_dir: str, model: str) -> dict:
+    from engine.model_store import read_manifest
+
+    return read_manifest(model_path(data_dir, model))
+
+
+# ----------------------------------------------------------------------------------------------
+# The engine's shared context and segments
+
+
+@st.cache_resource(max_entries=2, show_spinner="Preparing the model's view of the users…")
+def _studio(dkey: str, mkey: str):
+    from engine.studio import load_studio
+
+    return load_studio(dkey.split("|", 1)[0], _path_of(mkey))
+
+
+def studio(data_dir: str, model: str):
+    """The engine's :class:`~engine.studio.Studio` (segments, pages and their held-out judge) for a model."""
+    return _studio(data_key(data_dir), model_key(data_dir, model))
+
+
+_BUILT: set[tuple] = set()  # segmentations built in this process (to tell a first, slow load)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Finding segments…")
+def _segmentation(dkey: str, mkey: str, method: str, k: int | None):
+    from engine.segments import learned_segments, rule_segments, visible_segments
+
+    st_ = _studio(dkey, mkey)
+    learned = learned_segments(st_, method, k)
+    _BUILT.add((dkey, mkey, method, k))
+    return learned, visible_segments(learned.segments + rule_segments(st_))
+
+
+def segmentation_built(data_dir: str, model: str, method: str = "kmeans", k: int | None = None) -> bool:
+    """Whether this process has built the segments already (False: the next call may take a while)."""
+    return (data_key(data_dir), model_key(data_dir, model), method, k) in _BUILT
+
+
+def segmentation(data_dir: str, model: str, method: str = "kmeans", k: int | None = None):
+    """(the learned :class:`~engine.segments.Segmentation`, every segment that may be shown: learned then rule)."""
+    return _segmentation(data_key(data_dir), model_key(data_dir, model), method, k)
+
+
+def _segment(dkey: str, mkey: str, method: str, k: int | None, segment_id: str):
+    from engine.segments import get_segment
+
+    return get_segment(_segmentation(dkey, mkey, method, k)[1], segment_id)
+
+
+def segment(data_dir: str, model: str, segment_id: str, method: str = "kmeans", k: int | None = None):
+    """One visible segment by id (the engine refuses segments under the minimum size)."""
+    return _segment(data_key(data_dir), model_key(data_dir, model), method, k, segment_id)
+
+
+# ----------------------------------------------------------------------------------------------
+# Layouts and their judgement (bounded data caches; settings travel as canonical JSON text)
+
+
+def settings_json(settings) -> str:
+    """Canonical text of an ``engine.rerank.Settings``: the cache key of everything built from it."""
+    return json.dumps(settings.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+def _settings(text: str):
+    from engine.rerank import Settings
+
+    return Settings.from_dict(json.loads(text))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _layout(dkey: str, mkey: str, method: str, k: int | None, segment_id: str, settings_text: str, evaluate: bool = True):
+    from engine.layout import build_layout
+
+    seg = _segment(dkey, mkey, method, k, segment_id)
+    return build_layout(_studio(dkey, mkey), seg, _settings(settings_text), evaluate=evaluate)
+
+
+def layout(data_dir: str, model: str, segment_id: str, settings, method: str = "kmeans", k: int | None = None, evaluate: bool = True):
+    """The segment's :class:`~engine.layout.Layout` for the settings (with held-out metrics unless
+    ``evaluate`` is False); raises ValueError for bad rules."""
+    return _layout(data_key(data_dir), model_key(data_dir, model), method, k, segment_id, settings_json(settings), evaluate)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _metrics(dkey: str, mkey: str, method: str, k: int | None, segment_id: str, settings_text: str) -> dict:
+    from engine.evaluate import evaluate_layout
+
+    seg = _segment(dkey, mkey, method, k, segment_id)
+    page = _layout(dkey, mkey, method, k, segment_id, settings_text, False)
+    return evaluate_layout(_studio(dkey, mkey), page, seg).metrics
+
+
+def metrics(data_dir: str, model: str, segment_id: str, settings, method: str = "kmeans", k: int | None = None) -> dict:
+    """``engine.evaluate.evaluate_layout`` metrics of the settings' page (drawn after the page itself)."""
+    return _metrics(data_key(data_dir), model_key(data_dir, model), method, k, segment_id, settings_json(settings))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _compare(dkey: str, mkey: str, method: str, k: int | None, segment_id: str, text_a: str, text_b: str) -> dict:
+    from engine.evaluate import compare as engine_compare
+
+    seg = _segment(dkey, mkey, method, k, segment_id)
+    a = _layout(dkey, mkey, method, k, segment_id, text_a)
+    b = _layout(dkey, mkey, method, k, segment_id, text_b)
+    return engine_compare(_studio(dkey, mkey), seg, a, b)
+
+
+def compare(data_dir: str, model: str, segment_id: str, settings_a, settings_b, method: str = "kmeans", k: int | None = None) -> dict:
+    """``engine.evaluate.compare`` of the two settings' layouts (B against A)."""
+    return _compare(data_key(data_dir), model_key(data_dir, model), method, k, segment_id, settings_json(settings_a), settings_json(settings_b))
+
+
+@st.cache_data(max_entries=32, show_spinner="Sweeping the diversity and long-tail knobs…")
+def _frontier(dkey: str, mkey: str, method: str, k: int | None, segment_id: str, settings_text: str):
+    from engine.evaluate import frontier as engine_frontier
+
+    seg = _segment(dkey, mkey, method, k, segment_id)
+    return engine_frontier(_studio(dkey, mkey), seg, _settings(settings_text))
+
+
+def frontier(data_dir: str, model: str, segment_id: str, settings, method: str = "kmeans", k: int | None = None):
+    """``engine.evaluate.frontier`` around the settings (their knobs swept over the grid)."""
+    return _frontier(data_key(data_dir), model_key(data_dir, model), method, k, segment_id, settings_json(settings))
+
+
+@st.cache_data(max_entries=64, show_spinner="Judging the segment page against personal and popular pages…")
+def _segment_value(dkey: str, mkey: str, method: str, k: int | None, segment_id: str):
+    from engine.evaluate import segment_value as engine_value
+
+    seg = _segment(dkey, mkey, method, k, segment_id)
+    return engine_value(_studio(dkey, mkey), seg)
+
+
+def segment_value(data_dir: str, model: str, segment_id: str, method: str = "kmeans", k: int | None = None):
+    """``engine.evaluate.segment_value``: the segment page vs personalised top-k vs one popular page."""
+    return _segment_value(data_key(data_dir), model_key(data_dir, model), method, k, segment_id)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _user_map(dkey: str, mkey: str, method: str, k: int | None, rule_segment_id: str | None):
+    from engine.segment_map import user_map as engine_map
+
+    learned, visible = _segmentation(dkey, mkey, method, k)
+    if rule_segment_id:
+        chosen = next(s for s in visible if s.id == rule_segment_id)
+        groups = [(chosen.name, chosen.members)]
+    else:
+        groups = [(s.name, s.members) for s in learned.segments]
+    return engine_map(_studio(dkey, mkey), groups)
+
+
+def user_map(data_dir: str, model: str, method: str = "kmeans", k: int | None = None, rule_segment_id: str | None = None):
+    """``engine.segment_map.user_map`` coloured by learned segment, or by membership of one rule segment."""
+    return _user_map(data_key(data_dir), model_key(data_dir, model), method, k, rule_segment_id)
+
+
+# ----------------------------------------------------------------------------------------------
+# Pictures
+
+
+# A resource cache, not a data cache: the value is an immutable string, and skipping cache_data's
+# pickled copy saves a few ms on each redraw of 40 cards.
+@st.cache_resource(max_entries=6000, show_spinner=False)
+def _thumbnail(dkey: str, item_index: int) -> str | None:
+    from dashboard.thumbs import encode_thumbnail
+
+    return encode_thumbnail(_dataset(dkey).image_path(item_index))
+
+
+def thumbnail(data_dir: str, item_index: int) -> str | None:
+    """A data: URI of an item's picture (files inside the data directory only), or None."""
+    return _thumbnail(data_key(data_dir), int(item_index))
+
+
+# ----------------------------------------------------------------------------------------------
+# Reports on disk
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _baselines_report(path: str, mtime_ns: int) -> dict | None:
+    try:
+        report = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return report if isinstance(report, dict) and isinstance(report.get("models"), dict) else None
+
+
+def baselines_report(data_dir: str) -> dict | None:
+    """``DIR/baselines.json`` as written by ``homepage baselines --json`` (or the Model page), or None."""
+    path = Path(data_dir) / "baselines.json"
+    if not path.is_file():
+        return None
+    return _baselines_report(str(path), path.stat().st_mtime_ns)
+

@@ -1,0 +1,46 @@
+"""A layout (``engine.layout.Layout``) drawn as storefront rows of product cards."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import resources as R
+from dashboard.cards import RowView, page_html
+from dashboard.views import item_card
+
+
+def change_label(change: dict | None, side: str = "b") -> str | None:
+    """``compare``'s rank change of an item as a badge: ``up 3``, ``down 5``, ``new``, ``same``; on A's cards only ``out``."""
+    if change is None:
+        return None
+    if side == "a":
+        return "out" if change.get("rank_b") is None else None
+    if change.get("rank_a") is None:
+        return "new"
+    delta = change.get("change")
+    if delta is None:
+        return None
+    return "same" if delta == 0 else (f"up {delta}" if delta > 0 else f"down {-delta}")
+
+
+def layout_rows(data_dir: str, layout, changes: dict[str, dict] | None = None, side: str = "b") -> list[RowView]:
+    """Card views of a layout's rows, with pictures from the data directory and optional rank changes."""
+    data = R.dataset(data_dir)
+    fields = R.card_fields(data_dir)
+    rows = []
+    for row in layout.rows:
+        cards = []
+        for card in row.items:
+            if card.item_id is None or card.item_id not in data.item_index:
+                continue
+            idx = data.item_index[card.item_id]
+            change = change_label(changes.get(card.item_id), side) if changes is not None else None
+            cards.append(item_card(fields, idx, R.thumbnail(data_dir, idx), card.badges, card.why, change))
+        rows.append(RowView(title=row.title, cards=cards))
+    return rows
+
+
+def draw(data_dir: str, layout, stamp: str, changes: dict[str, dict] | None = None, side: str = "b", compact: bool = False) -> None:
+    """Draw the layout as one HTML block (all product text escaped in ``dashboard.cards``)."""
+    rows = layout_rows(data_dir, layout, changes, side)
+    st.html(page_html(rows, "This page has no items: the rules exclude everything.", stamp, compact))

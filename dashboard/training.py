@@ -1,0 +1,157 @@
+"""Training a model from the page, with a progress bar, and adding an uploaded data set."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import resources as R
+from dashboard.sidebar import select_next_run
+from engine.errors import DataError, ModelError
+
+MODES = {"top": "fine-tune the encoder's top layer", "frozen": "frozen encoder (fastest)", "full": "fine-tune the whole encoder (slowest)"}
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+
+
+def train_panel(data_dir: str, prefix: str, expanded_note: str | None = None) -> None:
+    """A form that trains a model on the data set and selects it when done."""
+    if expanded_note:
+        st.info(expanded_note)
+    with st.form(f"{prefix}_train_form", border=True):
+        c1, c2, c3 = st.columns(3)
+        minutes = c1.number_input("Time budget (minutes)", min_value=0.5, max_value=240.0, value=8.0, step=0.5, key=f"{prefix}_train_minutes",
+                                  help="Training stops at the budget and keeps the best checkpoint so far")
+        mode = c2.selectbox("Encoder", list(MODES), format_func=lambda m: f"{m}: {MODES[m]}", key=f"{prefix}_train_mode")
+        protocol = c3.selectbox("Held-out protocol", ["loo", "temporal"], key=f"{prefix}_train_protocol",
+                                format_func=lambda p: {"loo": "leave last one out", "temporal": "last 28 days"}[p])
+        submitted = st.form_submit_button("Train a model", type="primary")
+    if submitted:
+        run_training(data_dir, minutes=float(minutes), mode=mode, protocol=protocol)
+
+
+def run_training(data_dir: str, *, minutes: float, mode: str, protocol: str) -> None:
+    """Train with the engine, drawing its per-epoch progress; select the new model and redraw."""
+    from engine.model_store import new_model_dir
+    from engine.train_job import make_config, train_and_save
+
+    data = R.dataset(data_dir)
+    config = make_config(data, mode=mode)
+    bar = st.progress(0.0, text="Reading the catalogue and encoding item texts…")
+    budget = minutes * 60
+
+    def progress(entry: dict) -> None:
+        done = max(entry["epoch"] / max(config.max_epochs, 1), entry.get("seconds", 0) / budget)
+        bar.progress(min(done, 0.99), text=(
+            f"Epoch {entry['epoch']} · loss {entry['loss']:.3f} · validation NDCG@10 {entry['valid_ndcg@10']:.4f} · {entry.get('seconds', 0):.0f} s"
+        ))
+
+    try:
+        out, manifest, result = train_and_save(data, new_model_dir(data_dir), config, protocol=protocol, max_minutes=minutes, progress=progress)
+    except (DataError, ModelError, ValueError) as exc:
+        bar.empty()
+        st.error(f"Training failed: {exc}")
+        return
+    bar.progress(1.0, text=f"Done in {result.seconds:.0f} s: {result.epochs} epochs, stopped by {result.stopped_by.replace('_', ' ')}")
+    select_next_run(side_model=out.name)
+    st.session_state["_flash"] = (
+        f"Trained model {out.name}: held-out NDCG@10 {manifest['metrics'].get('ndcg@10', float('nan')):.4f} "
+        f"({result.epochs} epochs in {result.seconds:.0f} s)."
+    )
+    st.rerun()
+
+
+def flash() -> None:
+    """Show (once) the message a finished action left for the next run."""
+    message = st.session_state.pop("_flash", None)
+    if message:
+        st.success(message)
+
+
+# ----------------------------------------------------------------------------------------------
+# Uploading a data set
+
+
+def _suffix(upload) -> str:
+    name = upload.name.lower()
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith(".csv"):
+        return "csv"
+    raise DataError(f"{upload.name}: upload a .csv or .parquet file")
+
+
+def import_upload(name: str, items, interactions, users=None) -> Path:
+    """Validate uploaded tables with the engine's loader and add them as a data directory.
+
+    Returns:
+        The new data directory.
+
+    Raises:
+        DataError: a bad name, a missing file or the loader's message (naming the uploaded file,
+            column and rows).
+    """
+    from engine.data import commit_staged, load_dataset
+
+    name = (name or "").strip()
+    if not NAME_RE.match(name):
+        raise DataError(f"{name or '(empty)'}: name the data set with letters, digits, '-' or '_' (at most 40)")
+    if items is None or interactions is None:
+        raise DataError("upload both a catalogue (items) and an interactions file")
+    root = R.upload_root()
+    target = root / name
+    if target.exists():
+        raise DataError(f"a data set named {name!r} already exists in {root}; choose another name")
+    root.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{name}.upload-", dir=root))
+    renames: dict[str, str] = {}
+    try:
+        for table, upload in (("items", items), ("interactions", interactions), ("users", users)):
+            if upload is None:
+                continue
+            path = stage / f"{table}.{_suffix(upload)}"
+            path.write_bytes(upload.getvalue())
+            renames[str(path)] = upload.name
+        try:
+            data = load_dataset(stage)
+        except DataError as exc:
+            message = str(exc)
+            for staged, original in renames.items():
+                message = message.replace(staged, original)
+            raise DataError(message.replace(str(stage), name)) from None
+        del data
+        commit_staged(stage, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return target
+
+
+def upload_panel(prefix: str) -> None:
+    """A form to upload a catalogue and interactions; engine errors show as messages, never tracebacks."""
+    st.caption(
+        "Catalogue: `item_id`, `title` and optional `category`, `brand`, `price`, `color`, `description`, `created_at`. "
+        "Interactions: `user_id`, `item_id`, `timestamp` and optional `event`, `weight`. CSV (UTF-8) or Parquet."
+    )
+    with st.form(f"{prefix}_upload_form", border=True):
+        name = st.text_input("Name of the new data set", key=f"{prefix}_upload_name", placeholder="my-shop")
+        c1, c2, c3 = st.columns(3)
+        items = c1.file_uploader("Catalogue (items)", type=["csv", "parquet"], key=f"{prefix}_upload_items")
+        inter = c2.file_uploader("Interactions", type=["csv", "parquet"], key=f"{prefix}_upload_interactions")
+        users = c3.file_uploader("Users (optional)", type=["csv", "parquet"], key=f"{prefix}_upload_users")
+        submitted = st.form_submit_button("Validate and add")
+    if not submitted:
+        return
+    try:
+        target = import_upload(name, items, inter, users)
+    except DataError as exc:
+        st.error(str(exc))
+        return
+    except Exception as exc:  # an unreadable upload must never show a traceback
+        st.error(f"The upload could not be read: {type(exc).__name__}: {exc}")
+        return
+    select_next_run(side_data=target.name)
+    st.session_state["_flash"] = f"Added data set {target.name}; it is now selected. Train a model on it below."
+    st.rerun()

@@ -47,7 +47,7 @@ def register(sub, add_split_args) -> None:
 def _config(args, data):
     from engine.train_job import make_config
 
-    return make_config(data, mode=args.mode, seed=args.seed, encoder=args.encoder, event_head=args.event_head, max_epochs=args.max_epochs, dim=args.dim)
+    return make_config(data, mode=args.mode, seed=args.seed, encoder=args.encoder, event_head=args.event_head, max_epochs=args.max_epochs, dim=args.dim, keep_history=args.keep_history)
 
 
 def cmd_train(args) -> None:

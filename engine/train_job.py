@@ -23,6 +23,7 @@ def make_config(
     event_head: bool = False,
     max_epochs: int | None = None,
     dim: int | None = None,
+    keep_history: bool = False,
 ) -> RankerConfig:
     """The ranker config for a data set; data without real item text trains the id part only.
 
@@ -34,13 +35,17 @@ def make_config(
         event_head: also predict the next event type.
         max_epochs: upper bound on epochs (None: the config's default).
         dim: vector size (None: the config's default).
+        keep_history: evaluation keeps history items, so also learn to predict repeats.
 
     Returns:
         The config.
     """
     import engine.ranker  # looked up at call time, so that tests can swap in small defaults
 
-    config = engine.ranker.RankerConfig(mode=mode, seed=seed, encoder_path=encoder, use_text=data.has_text(), event_head=event_head)
+    config = engine.ranker.RankerConfig(
+        mode=mode, seed=seed, encoder_path=encoder, use_text=data.has_text(), event_head=event_head,
+        train_on_repeats=keep_history,  # masked evaluation never rewards predicting a repeat
+    )
     if max_epochs:
         config.max_epochs = max_epochs
     if dim:

@@ -67,7 +67,10 @@ class RankerConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "RankerConfig":
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        values = {k: v for k, v in values.items() if k in known}
+        # Models saved before a field existed behaved as if it were off.
+        values.setdefault("collapse_repeats", False)
+        return cls(**values)
 
 
 class TextTower(nn.Module):

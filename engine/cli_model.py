@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -154,6 +153,3 @@ def cmd_recommend(args) -> None:
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     table["score"] = np.round(scores[0], 3)
     print(table.to_string(index=False))
-
-
-__all__ = ["register", "argparse"]

@@ -27,10 +27,10 @@ from engine.data import load_dataset  # noqa: E402
 from engine.heldout import EvalContext, evaluate_model, markdown_table, report, run_baselines, write_json  # noqa: E402
 from engine.model_store import save_model  # noqa: E402
 from engine.protocols import make_split  # noqa: E402
-from engine.ranker import RankerConfig  # noqa: E402
 from engine.recommenders import FineTunedRecommender, ZeroShot  # noqa: E402
 from engine.text_encoder import cached_item_vectors  # noqa: E402
 from engine.train import train_ranker  # noqa: E402
+from engine.train_job import make_config  # noqa: E402
 
 RUNS = {  # name -> (protocol, test_days)
     "demo": ("loo", None),
@@ -65,9 +65,7 @@ def run(name: str, minutes: float, out_dir: Path, data_root: Path) -> tuple[str,
     data = load_dataset(path)
     protocol, days = RUNS[name]
     split = make_split(data, protocol, days or 28)
-    config = RankerConfig(use_text=data.has_text())
-    if not config.use_text:
-        config.mode, config.dropout = "frozen", 0.5
+    config = make_config(data)  # the same config `homepage train` uses
     log(f"[{name}] training ({protocol}, budget {minutes} min, text={'yes' if config.use_text else 'no: id part only'})")
     model, tower, result = train_ranker(
         data, split, config, max_minutes=minutes,

@@ -146,6 +146,16 @@ def rules_from_dict(obj: dict, source: str = "rules") -> Rules:
     return rules
 
 
+def _read_json(path: Path, what: str):
+    """Parse a JSON file; a missing file or bad JSON is a ValueError naming the file."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such {what} file") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+
+
 def load_rules(path: str | Path) -> Rules:
     """Read and validate a rules JSON file (see :class:`Rules`).
 
@@ -153,13 +163,7 @@ def load_rules(path: str | Path) -> Rules:
         ValueError: naming the file and the offending key or entry.
     """
     path = Path(path)
-    try:
-        obj = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such rules file") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
-    return rules_from_dict(obj, str(path))
+    return rules_from_dict(_read_json(path, "rules"), str(path))
 
 
 def _column_values(studio: Studio, field_name: str) -> np.ndarray:
@@ -287,13 +291,7 @@ class Settings:
 def load_settings(path: str | Path) -> Settings:
     """Read a SETTINGS.json file (keys of :class:`Settings`; ``rules`` inline or a path)."""
     path = Path(path)
-    try:
-        obj = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such settings file") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
-    return Settings.from_dict(obj, str(path), path.parent)
+    return Settings.from_dict(_read_json(path, "settings"), str(path), path.parent)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -12,15 +12,22 @@ from engine.constants import DEFAULT_TEST_DAYS, SEED
 from engine.errors import DataError, ModelError
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1 (a usage error, exit code 2, otherwise)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def int_at_least(low: int, name: str = ""):
+    """argparse type: an integer of at least ``low`` (a usage error, exit code 2, otherwise)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{name + ' ' if name else ''}must be at least {low}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = int_at_least(1)
 
 
 def _baseline_names(text: str) -> list[str]:

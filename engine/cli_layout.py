@@ -6,6 +6,7 @@ import argparse
 import functools
 from pathlib import Path
 
+from engine.cli import int_at_least
 from engine.errors import DataError
 
 
@@ -20,14 +21,7 @@ def _unit(text: str) -> float:
     return value
 
 
-def _k(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"k must be at least 2, got {value}")
-    return value
+_k = int_at_least(2, "k")
 
 
 def _segment_args(p: argparse.ArgumentParser) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -16,19 +17,19 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         (items, scores), both (U, k), best first.
     """
-    scores = np.asarray(scores)
-    n_items = scores.shape[1]
-    k = min(k, n_items)
-    # A tiny index-proportional penalty makes argpartition deterministic on exact ties (popularity
-    # counts tie often) without reordering scores that really differ.
-    finite = np.isfinite(scores)
-    scale = np.abs(np.where(finite, scores, 0)).max() + 1.0
-    keyed = scores.astype(np.float64) - np.arange(n_items) * (1e-12 * scale)
-    part = np.argpartition(-keyed, k - 1, axis=1)[:, :k]
-    part_keys = np.take_along_axis(keyed, part, axis=1)
-    order = np.argsort(-part_keys, axis=1, kind="stable")
-    items = np.take_along_axis(part, order, axis=1)
-    return items, np.take_along_axis(scores, items, axis=1)
+    s = torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32))
+    k = min(k, s.shape[1])
+    if s.shape[0] == 0 or k == 0:
+        return np.zeros((s.shape[0], k), dtype=np.int64), np.zeros((s.shape[0], k), dtype=np.float32)
+    # torch.topk (multi-threaded) finds each row's k-th best score; every item above it is in the
+    # list, and items equal to it fill the remaining places in item order, so ties are deterministic.
+    kth = torch.topk(s, k, dim=1, sorted=False).values.min(dim=1, keepdim=True).values
+    above, at = s > kth, s == kth
+    room = k - above.sum(dim=1, keepdim=True)
+    chosen = above | (at & (torch.cumsum(at, dim=1, dtype=torch.int32) <= room))
+    items = chosen.nonzero()[:, 1].reshape(-1, k)
+    values, order = torch.sort(torch.gather(s, 1, items), dim=1, descending=True, stable=True)
+    return torch.gather(items, 1, order).numpy(), values.numpy()
 
 
 def mask_rows(scores: np.ndarray, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:

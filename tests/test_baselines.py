@@ -141,6 +141,19 @@ def test_ease_matches_numpy_closed_form(lam: float) -> None:
     assert model.get_params() == {"lam": lam}
 
 
+@pytest.mark.parametrize("lam", [0.5, 5.0, 200.0])
+def test_ease_with_fewer_users_than_items_uses_the_dual_form_and_agrees(lam: float) -> None:
+    rng = np.random.default_rng(1)
+    x = (rng.random((8, 40)) < 0.3).astype(np.float64)
+    x[:, 3] = 0.0
+    rows = [(int(u), int(i), 0) for u, i in zip(*np.nonzero(x))]
+    model = EASE(lam=lam).fit(fit_data(rows, 8, 40))
+    assert model.b_ is None and model.xtw_ is not None  # the m x m (Woodbury) path was taken
+    scores = model.score(np.arange(8))
+    np.testing.assert_allclose(scores, x @ _ease_reference(x, lam), rtol=1e-4, atol=1e-5)
+    assert np.allclose(scores[:, 3], 0)
+
+
 # ------------------------------------------------------------------------------------------------
 # Item kNN
 

@@ -53,6 +53,7 @@ def make_config(
     if not config.use_text:
         config.mode = "frozen"
         config.dropout = 0.5  # id-only sequences over sparse data overfit fast
+        config.lr = 1e-3  # the rate the id-only Beauty results were trained with (SVD-initialised ids, dropout 0.5)
     return config
 
 

@@ -27,7 +27,10 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     above, at = s > kth, s == kth
     room = k - above.sum(dim=1, keepdim=True)
     chosen = above | (at & (torch.cumsum(at, dim=1, dtype=torch.int32) <= room))
-    items = chosen.nonzero()[:, 1].reshape(-1, k)
+    picked = chosen.nonzero()[:, 1]
+    if picked.numel() != s.shape[0] * k:  # NaN compares false everywhere, so some row came up short
+        raise ValueError("top_k: scores contain NaN")
+    items = picked.reshape(-1, k)
     values, order = torch.sort(torch.gather(s, 1, items), dim=1, descending=True, stable=True)
     return torch.gather(items, 1, order).numpy(), values.numpy()
 

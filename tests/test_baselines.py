@@ -44,6 +44,20 @@ def test_top_k_ties_by_lower_index_and_masking() -> None:
     masked = mask_rows(scores.copy(), np.array([0, 1]), history)
     assert top_k(masked, 3)[0].tolist() == [[2, 4, 0], [1, 2, 3]]
     assert top_k(scores, 99)[0].shape == (2, 5)
+    with pytest.raises(ValueError, match="NaN"):
+        top_k(np.array([[0.1, np.nan, 0.3]]), 3)
+
+
+@pytest.mark.parametrize("k", [1, 5, 12, 40])
+def test_top_k_matches_a_full_sort_on_many_ties(k: int) -> None:
+    rng = np.random.default_rng(k)
+    scores = rng.integers(0, 4, size=(50, 40)).astype(np.float32)
+    scores[0] = -np.inf  # a row with nothing recommendable still returns k items, lowest index first
+    items, vals = top_k(scores, k)
+    for row in range(50):
+        expected = sorted(range(40), key=lambda j: (-scores[row, j], j))[:k]
+        assert items[row].tolist() == expected
+        assert vals[row].tolist() == scores[row, expected].tolist()
 
 
 # ------------------------------------------------------------------------------------------------

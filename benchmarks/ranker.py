@@ -25,6 +25,7 @@ from baselines import prepare  # noqa: E402
 from engine.baselines import BASELINES  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
 from engine.heldout import EvalContext, evaluate_model, markdown_table, report, run_baselines, write_json  # noqa: E402
+from engine.metrics import paired_bootstrap_ci  # noqa: E402
 from engine.model_store import save_model  # noqa: E402
 from engine.protocols import make_split  # noqa: E402
 from engine.recommenders import FineTunedRecommender, ZeroShot  # noqa: E402
@@ -40,6 +41,7 @@ RUNS = {  # name -> (protocol, test_days)
     "beauty": ("loo", None),
 }
 KEYS = ("ndcg@10", "hr@10", "recall@12", "map@12", "coverage@10", "tail_share@10", "ild@10", "fit_seconds")
+PAIRED_KEYS = ("ndcg@10", "hr@10", "recall@12", "map@12")  # per-user arrays evaluate_model returns
 PUBLISHED_BEAUTY = {"SASRec (as reported by S3-Rec/ICLRec)": (0.032, 0.061), "ICLRec": (0.0403, 0.0744), "eSASRec (2025)": (0.0523, 0.0928)}
 
 
@@ -76,22 +78,25 @@ def run(name: str, minutes: float, out_dir: Path, data_root: Path) -> tuple[str,
     ctx = EvalContext.build(split, "test", text_vectors)
     rec = FineTunedRecommender(model, model.item_vectors().detach().numpy()).fit(split.fit_data("test"))
     models = {}
-    models["finetuned"], _ = evaluate_model(rec, ctx)
+    models["finetuned"], ft_users = evaluate_model(rec, ctx)
     models["finetuned"]["fit_seconds"] = result.seconds
     if text_vectors is not None:
         start = time.perf_counter()
         models["zero_shot"], _ = evaluate_model(ZeroShot(text_vectors).fit(split.fit_data("test")), ctx)
         models["zero_shot"]["fit_seconds"] = round(time.perf_counter() - start, 2)
-    base, _, _ = run_baselines(split, list(BASELINES), item_vectors=text_vectors)
+    base, base_users, _ = run_baselines(split, list(BASELINES), item_vectors=text_vectors)
     models.update(base)
     speed = inference_speed(rec, ctx.users)
     out = report(data.name, split, ctx, models, True)
     out["training"] = {"seconds": result.seconds, "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "history": result.history}
     out["inference_seconds_1000_users"] = speed
-    write_json(out, out_dir / f"ranker_{name}.json")
     save_model(out_dir / "models" / name, model, tower, data, {"protocol": protocol, "test_days": days, "metrics": models["finetuned"]})
     best_base = max(BASELINES, key=lambda n: models[n]["ndcg@10"])
     ft = models["finetuned"]
+    # Paired bootstrap over the same test users: finetuned minus the best baseline, per metric.
+    paired = {key: paired_bootstrap_ci(base_users[best_base][key], ft_users[key]) for key in PAIRED_KEYS}
+    out["paired_vs_best_baseline"] = {"baseline": best_base, **{k: {"diff": d, "ci95": [lo, hi]} for k, (d, lo, hi) in paired.items()}}
+    write_json(out, out_dir / f"ranker_{name}.json")
     lines = [f"### {name} ({protocol}{f', last {days} days' if days else ''}; {out['n_users']:,} test users, {data.n_items:,} items, masked history)", ""]
     lines.append(markdown_table(models, KEYS))
     lines.append("")
@@ -102,6 +107,10 @@ def run(name: str, minutes: float, out_dir: Path, data_root: Path) -> tuple[str,
         + (f"vs zero_shot {models['zero_shot']['ndcg@10']:.4f}; " if "zero_shot" in models else "zero_shot: n/a (no text); ")
         + f"training {result.seconds / 60:.1f} min on this machine; scoring all items for 1,000 users {speed * 1000:.0f} ms."
     )
+    lines.append("")
+    lines.append(f"Paired difference finetuned - {best_base} over the same {out['n_users']:,} users (95% bootstrap interval; "
+                 "an interval above 0 is a significant win): "
+                 + "; ".join(f"{k} {d:+.4f} [{lo:+.4f}, {hi:+.4f}]" for k, (d, lo, hi) in paired.items()) + ".")
     if name == "beauty":
         lines.append("")
         lines.append("| Beauty (loo, full ranking, masked) | NDCG@10 | HR@10 |\n|---|---|---|")

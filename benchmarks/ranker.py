@@ -1,8 +1,8 @@
 """Benchmark of the fine-tuned ranker: finetuned vs zero-shot vs every baseline, plus inference speed.
 
-Usage: .venv/bin/python benchmarks/ranker.py [--datasets demo,movielens,hm,hm_week,beauty] [--minutes 15]
+Usage: .venv/bin/python benchmarks/ranker.py [--datasets demo,movielens,hm,hm_week,beauty] [--minutes 15] [--mode top|full|frozen]
 
-For each data set it trains a model (`train_ranker`, encoder mode `top`, within a time budget),
+For each data set it trains a model (`train_ranker`, encoder mode `top` unless --mode says otherwise, within a time budget),
 evaluates it on the test split beside zero-shot and the baselines, and writes
 benchmarks/out/ranker.md and one JSON per run. Beauty runs id-only (no item text).
 """
@@ -60,14 +60,14 @@ def inference_speed(rec: FineTunedRecommender, users: np.ndarray, n: int = 1000)
     return min(times)
 
 
-def run(name: str, minutes: float, out_dir: Path, data_root: Path) -> tuple[str, dict] | None:
+def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "top") -> tuple[str, dict] | None:
     path = prepare(name, data_root, reimport=False)
     if path is None:
         return None
     data = load_dataset(path)
     protocol, days = RUNS[name]
     split = make_split(data, protocol, days or 28)
-    config = make_config(data)  # the same config `homepage train` uses
+    config = make_config(data, mode=mode)  # the same config `homepage train --mode MODE` uses
     log(f"[{name}] training ({protocol}, budget {minutes} min, text={'yes' if config.use_text else 'no: id part only'})")
     model, tower, result = train_ranker(
         data, split, config, max_minutes=minutes,
@@ -88,7 +88,7 @@ def run(name: str, minutes: float, out_dir: Path, data_root: Path) -> tuple[str,
     models.update(base)
     speed = inference_speed(rec, ctx.users)
     out = report(data.name, split, ctx, models, True)
-    out["training"] = {"seconds": result.seconds, "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "history": result.history}
+    out["training"] = {"mode": config.mode, "seconds": result.seconds, "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "history": result.history}
     out["inference_seconds_1000_users"] = speed
     save_model(out_dir / "models" / name, model, tower, data, {"protocol": protocol, "test_days": days, "metrics": models["finetuned"]})
     best_base = max(BASELINES, key=lambda n: models[n]["ndcg@10"])
@@ -97,7 +97,7 @@ def run(name: str, minutes: float, out_dir: Path, data_root: Path) -> tuple[str,
     paired = {key: paired_bootstrap_ci(base_users[best_base][key], ft_users[key]) for key in PAIRED_KEYS}
     out["paired_vs_best_baseline"] = {"baseline": best_base, **{k: {"diff": d, "ci95": [lo, hi]} for k, (d, lo, hi) in paired.items()}}
     write_json(out, out_dir / f"ranker_{name}.json")
-    lines = [f"### {name} ({protocol}{f', last {days} days' if days else ''}; {out['n_users']:,} test users, {data.n_items:,} items, masked history)", ""]
+    lines = [f"### {name} ({protocol}{f', last {days} days' if days else ''}; {out['n_users']:,} test users, {data.n_items:,} items, masked history; encoder {config.mode})", ""]
     lines.append(markdown_table(models, KEYS))
     lines.append("")
     margin = ft["ndcg@10"] - models[best_base]["ndcg@10"]
@@ -127,9 +127,10 @@ def main() -> None:
     parser.add_argument("--datasets", default="demo,movielens,hm,hm_week,beauty")
     parser.add_argument("--minutes", type=float, default=15.0, help="training budget per data set")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
+    parser.add_argument("--mode", choices=("top", "full", "frozen"), default="top", help="encoder fine-tuning mode (id-only data always trains frozen)")
     args = parser.parse_args()
     for name in args.datasets.split(","):
-        res = run(name, args.minutes, args.out, args.out / "data")
+        res = run(name, args.minutes, args.out, args.out / "data", args.mode)
         if res:
             (args.out / f"ranker_{name}.md").write_text(res[0])
     # ranker.md gathers every data set's latest section, also those of earlier runs.

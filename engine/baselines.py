@@ -144,10 +144,10 @@ class EASE(Recommender):
         self._remember(data)
         x = self.history_
         active = np.flatnonzero(np.asarray(x.sum(axis=0)).ravel() > 0)
-        n_rows = int((np.diff(x.indptr) > 0).sum())
+        has_history = np.diff(x.indptr) > 0
         self.b_ = self.xtw_ = None
-        if 2 * n_rows <= len(active):
-            self._fit_dual(x[np.diff(x.indptr) > 0].astype(np.float64))
+        if 2 * int(has_history.sum()) <= len(active):
+            self._fit_dual(x[has_history].astype(np.float64))
         else:
             self._fit_primal(x[:, active].astype(np.float32), active)
         return self

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from engine import metrics as M
 from engine.constants import DEFAULT_K, ITEM_COL, TITLE_COL
 from engine.layout import Layout, build_layout
-from engine.ranking import top_k
+from engine.ranking import mask_rows, top_k
 from engine.rerank import Settings, excluded_mask, rank_segment
 from engine.segments import Segment, check_size
 from engine.studio import Studio, single_thread
@@ -435,8 +435,7 @@ def segment_value(studio: Studio, segment: Segment, layout: Layout | None = None
         scores = studio.scores(users).astype(np.float32)
         scores[:, excluded] = -np.inf
         if mask_history:
-            sub = studio.history[users]
-            scores[np.repeat(np.arange(len(users)), np.diff(sub.indptr)), sub.indices] = -np.inf
+            mask_rows(scores, users, studio.history)
         recs, _ = top_k(scores, n)
         ev = evaluate_lists(studio, recs, users, targets, layout.row_sizes(), mask_history=mask_history)
         out.append({"page": "personalised top-k", **ev.metrics})

@@ -32,7 +32,7 @@ from engine.heldout import write_json  # noqa: E402
 from engine.layout import build_layout  # noqa: E402
 from engine.model_store import load_model, newest_model, save_model  # noqa: E402
 from engine.rerank import Settings, rank_segment  # noqa: E402
-from engine.segments import learned_segments, rule_segments, visible_segments  # noqa: E402
+from engine.segments import attribute_agreement, learned_segments, rule_segments, visible_segments  # noqa: E402
 from engine.studio import load_studio  # noqa: E402
 
 RUNS = {"demo": ("loo", None), "hm": ("temporal", 28)}  # name -> (protocol, test_days), as benchmarks/ranker.py
@@ -93,21 +93,6 @@ def _table(frame, keys) -> str:
     return "\n".join(lines)
 
 
-def taste_ari(studio, min_items: int = 5) -> dict | None:
-    """ARI between k-means segments (k = number of tastes) and the demo store's latent taste; None without one."""
-    from sklearn.metrics import adjusted_rand_score
-
-    users = studio.data.users
-    if users is None or "taste" not in users.columns:
-        return None
-    taste = users.set_index("user_id").loc[studio.data.user_ids[studio.users], "taste"].to_numpy()
-    k = len(np.unique(taste))
-    labels = learned_segments(studio, "kmeans", k=k).labels
-    long = np.diff(studio.history[studio.users].indptr) >= min_items
-    return {"k": k, "min_items": min_items, "all": float(adjusted_rand_score(taste, labels)), "n_all": int(len(taste)),
-            "long": float(adjusted_rand_score(taste[long], labels[long])), "n_long": int(long.sum())}
-
-
 def run(name: str, out: Path, minutes: float, repeats: int, given: Path | None) -> tuple[str, dict] | None:
     path = prepare(name, out / "data", reimport=False)
     if path is None:
@@ -153,7 +138,7 @@ def run(name: str, out: Path, minutes: float, repeats: int, given: Path | None) 
     lines = [f"### {name} ({studio.split.protocol}; {len(studio.users):,} users with history, {data.n_items:,} items; model `{model_dir.name}`)", ""]
     lines.append(f"Segments: k-means k = {seg.k} by silhouette ({cluster_s:.1f} s), GMM k = {gmm.k} by BIC ({gmm_s:.1f} s), {len(rules)} rule segments. "
                  f"Benchmark segment: **{segment.name}** ({segment.id}, {segment.size} users, {len(seg_users)} held out).")
-    ari = taste_ari(studio)
+    ari = attribute_agreement(studio, "taste")
     if ari is not None:
         lines.append("")
         lines.append(f"Learned segments against the latent tastes in users.csv (k-means, k = {ari['k']}): adjusted Rand index "

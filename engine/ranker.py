@@ -34,6 +34,7 @@ class RankerConfig:
     top_layers: int = 1  # layers fine-tuned in "top" mode
     use_text: bool = True  # False for data without real item text (Beauty): id embeddings only
     use_id: bool = True  # learned item-id embeddings beside the text vector
+    id_dropout: float = 0.0  # share of items whose id embedding is dropped per training step, so text alone must rank (cold start; DropoutNet, Volkovs et al. 2017)
     id_init: str = "svd"  # id-only models: start id embeddings from an SVD of the user x item matrix ("random" = N(0, 0.1))
     text_max_len: int = 32  # tokens of item text
     dim: int = 128  # item and user vector size
@@ -166,10 +167,11 @@ class Ranker(nn.Module):
         self.event_head = nn.Linear(c.dim, c.n_events) if c.event_head and c.n_events > 1 else None
 
     # -- item side ---------------------------------------------------------------------------
-    def item_vectors(self, items: torch.Tensor | None = None, fresh_text: torch.Tensor | None = None) -> torch.Tensor:
+    def item_vectors(self, items: torch.Tensor | None = None, fresh_text: torch.Tensor | None = None, id_keep: torch.Tensor | None = None) -> torch.Tensor:
         """Item vectors v_i for the given items (all when None): (N,) -> (N, D).
 
-        ``fresh_text`` (N, H) replaces the table's text vectors (gradient into the encoder).
+        ``fresh_text`` (N, H) replaces the table's text vectors (gradient into the encoder);
+        ``id_keep`` (N, 1) multiplies the id embeddings (0 = score the item as if it were new).
         """
         idx = torch.arange(self.n_items) if items is None else items
         out = 0
@@ -177,7 +179,8 @@ class Ranker(nn.Module):
             text = self.text_table[idx] if fresh_text is None else fresh_text
             out = self.text_proj(text)  # (N, D)
         if self.item_emb is not None:
-            out = out + self.item_emb(idx) * self.warm[idx]  # (N, D)
+            keep = self.warm[idx] if id_keep is None else self.warm[idx] * id_keep
+            out = out + self.item_emb(idx) * keep  # (N, D)
         return out
 
     # -- user side ---------------------------------------------------------------------------

@@ -310,6 +310,35 @@ def _centroid(studio: Studio, members: np.ndarray) -> np.ndarray:
 # Learned and rule segments
 
 
+def attribute_agreement(studio: Studio, column: str = "taste", min_items: int = 5, space: str = "profile") -> dict | None:
+    """How well k-means segments recover a known user attribute (the demo store's latent taste).
+
+    k is the attribute's number of values. The adjusted Rand index (Hubert & Arabie 1985),
+    ARI = (RI - E[RI]) / (max RI - E[RI]), is 1 for identical partitions and about 0 for chance.
+
+    Args:
+        studio: the shared context.
+        column: the users.csv column holding the true group.
+        min_items: the ``long`` figure is over users with at least this many distinct history items.
+        space: the user representation clustered (see :func:`user_features`).
+
+    Returns:
+        ``{"k", "min_items", "all", "n_all", "long", "n_long"}`` (ARI over all users with history and
+        over those with at least ``min_items``), or None when the data has no such column.
+    """
+    from sklearn.metrics import adjusted_rand_score
+
+    users = studio.data.users
+    if users is None or column not in users.columns:
+        return None
+    truth = users.set_index(USER_COL).loc[studio.data.user_ids[studio.users], column].to_numpy()
+    k = len(np.unique(truth))
+    labels = learned_segments(studio, "kmeans", k=k, space=space).labels
+    long = np.diff(studio.history[studio.users].indptr) >= min_items
+    return {"k": k, "min_items": min_items, "all": float(adjusted_rand_score(truth, labels)), "n_all": int(len(truth)),
+            "long": float(adjusted_rand_score(truth[long], labels[long])), "n_long": int(long.sum())}
+
+
 def learned_segments(
     studio: Studio,
     method: str = "kmeans",

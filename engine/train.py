@@ -222,7 +222,10 @@ def _step(model: Ranker, tower: TextTower | None, seqs: list[np.ndarray], events
             valid[row, : end - start - 1] = True
     inp_t, tgt_t, valid_t = map(torch.from_numpy, (inp, tgt, valid))
 
-    table = model.item_vectors()  # (I, D), gradient into projection and id embeddings
+    keep = None
+    if config.id_dropout > 0 and model.text_proj is not None:
+        keep = torch.from_numpy((rng.random((model.n_items, 1)) >= config.id_dropout).astype(np.float32))  # (I, 1)
+    table = model.item_vectors(id_keep=keep)  # (I, D), gradient into projection and id embeddings
     if tower is not None and tower.trainable():
         # Freshly encoded targets of this batch replace their table rows, so the gradient reaches
         # the encoder. Replace, not add: adding a zero-valued fresh copy (straight-through) would
@@ -232,7 +235,7 @@ def _step(model: Ranker, tower: TextTower | None, seqs: list[np.ndarray], events
         targets = np.unique(tgt[valid])
         chosen = torch.from_numpy(rng.choice(targets, size=min(len(targets), config.encoder_items_per_step), replace=False))
         fresh_text = tower(chosen)  # (S, H)
-        table = table.index_copy(0, chosen, model.item_vectors(chosen, fresh_text=fresh_text))  # (I, D)
+        table = table.index_copy(0, chosen, model.item_vectors(chosen, fresh_text=fresh_text, id_keep=None if keep is None else keep[chosen]))  # (I, D)
         # Write the fresh text vectors back so the table tracks the encoder between full refreshes
         # (the gathered copy above is what this step's graph uses).
         model.text_table[chosen] = fresh_text.detach()

@@ -128,6 +128,24 @@ def test_tiny_training_loss_falls(trained) -> None:
     assert scores.shape == (data.n_users, data.n_items) and np.isfinite(scores).all()
 
 
+def test_id_dropout_zeroes_id_embeddings_in_training(trained) -> None:
+    """id_dropout = 1 trains as if every item were new: no gradient reaches the id embeddings."""
+    from engine.train import _step
+
+    data, split, model, tower, _ = trained
+    seqs = [s for s in split.fit_data("valid").sequences().values() if len(s) >= 2][:8]
+    model.train()
+    grads = {}
+    for share in (0.0, 1.0):
+        model.zero_grad()
+        config = tiny_config(id_dropout=share)
+        _step(model, tower, seqs, [None] * len(seqs), config, np.random.default_rng(0)).backward()
+        grads[share] = model.item_emb.weight.grad.abs().sum().item()
+    model.zero_grad()
+    model.eval()
+    assert grads[0.0] > 0 and grads[1.0] == 0
+
+
 @pytest.mark.slow
 def test_top_mode_fine_tunes_the_encoder_and_saves_its_top_layer(shop_dir: Path, tmp_path: Path) -> None:
     data = load_dataset(shop_dir)

@@ -13,6 +13,7 @@ from engine.cli import main
 from engine.segments import (
     MIN_SEGMENT_SIZE,
     Segment,
+    attribute_agreement,
     check_size,
     cluster_users,
     describe_members,
@@ -55,17 +56,28 @@ def test_given_k_and_bad_k() -> None:
         cluster_users(x, "dbscan")
 
 
-def _taste_ari(studio, min_history: int = 0) -> float:
-    seg = learned_segments(studio, "kmeans", k=8, space="profile")
-    taste = studio.data.users.set_index("user_id").loc[studio.data.user_ids[studio.users], "taste"].to_numpy()
-    enough = np.diff(studio.history[studio.users].indptr) >= min_history
-    return adjusted_rand_score(taste[enough], seg.labels[enough])
-
-
 @pytest.mark.slow
 def test_learned_segments_find_taste_structure(demo_studio) -> None:
     """Even the tiny 3-epoch test model's segments follow the 8 latent tastes (ARI 0 = chance)."""
-    assert _taste_ari(demo_studio) >= 0.25
+    assert attribute_agreement(demo_studio, "taste")["all"] >= 0.25
+
+
+@pytest.mark.slow
+def test_attribute_agreement_needs_the_column(demo_studio) -> None:
+    assert attribute_agreement(demo_studio, "no_such_column") is None
+
+
+@pytest.mark.slow
+def test_within_category_block_removes_category_means(demo_studio) -> None:
+    """The taste half of ``profile``: item vectors centred on their category's mean."""
+    from engine.segments import _within_category
+
+    items = demo_studio.data.items
+    within = _within_category(items, demo_studio.item_vectors)
+    cats = items["category"].astype(str).to_numpy()
+    for c in np.unique(cats)[:3]:
+        np.testing.assert_allclose(within[cats == c].mean(axis=0), 0.0, atol=1e-6)
+    assert _within_category(items.drop(columns=["category"]), demo_studio.item_vectors) is None
 
 
 @pytest.mark.slow
@@ -75,8 +87,10 @@ def test_learned_segments_recover_demo_tastes(trained_demo_studio) -> None:
     Needs a properly trained model on the full demo store (the ranker benchmark's); users with one
     or two items cannot reveal a taste, so those with at least MIN_HISTORY items must do better.
     """
-    assert _taste_ari(trained_demo_studio) >= 0.5
-    assert _taste_ari(trained_demo_studio, MIN_HISTORY) >= 0.55
+    ari = attribute_agreement(trained_demo_studio, "taste", min_items=MIN_HISTORY)
+    assert ari["k"] == 8 and ari["n_all"] > 4000
+    assert ari["all"] >= 0.5
+    assert ari["long"] >= 0.55
 
 
 def test_learned_segments_are_named_and_sized(demo_studio) -> None:

@@ -230,8 +230,8 @@ def _step(model: Ranker, tower: TextTower | None, seqs: list[np.ndarray], events
         # Freshly encoded targets of this batch replace their table rows, so the gradient reaches
         # the encoder. Replace, not add: adding a zero-valued fresh copy (straight-through) would
         # count these rows twice in the projection's gradient, and their extra gradient on the
-        # projection bias (which the softmax cancels over the full table) only grew the bias:
-        # on the 18k-item H&M week that slowed learning about threefold.
+        # projection bias (which the softmax cancels over the full table) only grew the bias.
+        # On the 18k-item H&M week the loss after 120 steps was 5.97 that way, 5.61 this way.
         targets = np.unique(tgt[valid])
         chosen = torch.from_numpy(rng.choice(targets, size=min(len(targets), config.encoder_items_per_step), replace=False))
         fresh_text = tower(chosen)  # (S, H)

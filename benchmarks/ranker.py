@@ -1,6 +1,6 @@
 """Benchmark of the fine-tuned ranker: finetuned vs zero-shot vs every baseline, plus inference speed.
 
-Usage: .venv/bin/python benchmarks/ranker.py [--datasets demo,movielens,hm,hm_week,beauty] [--minutes 15] [--mode top|full|frozen]
+Usage: .venv/bin/python benchmarks/ranker.py [--datasets demo,movielens,hm,hm_week,beauty] [--minutes 15] [--mode top|full|frozen] [--set FIELD=VALUE ...]
 
 For each data set it trains a model (`train_ranker`, encoder mode `top` unless --mode says otherwise, within a time budget),
 evaluates it on the test split beside zero-shot and the baselines, and writes
@@ -60,7 +60,24 @@ def inference_speed(rec: FineTunedRecommender, users: np.ndarray, n: int = 1000)
     return min(times)
 
 
-def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "top", id_dropout: float | None = None) -> tuple[str, dict] | None:
+def parse_overrides(pairs: list[str]) -> dict:
+    """``["id_dropout=0.5", "n_negatives=0"]`` -> typed RankerConfig overrides."""
+    from dataclasses import fields
+
+    from engine.ranker import RankerConfig
+
+    types = {f.name: type(f.default) for f in fields(RankerConfig)}
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if key not in types or not value:
+            raise SystemExit(f"--set {pair!r}: expected FIELD=VALUE with a RankerConfig field ({', '.join(types)})")
+        kind = types[key]
+        out[key] = value.lower() in ("1", "true", "yes") if kind is bool else (value if kind in (str, type(None)) else kind(value))
+    return out
+
+
+def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "top", overrides: dict | None = None) -> tuple[str, dict] | None:
     path = prepare(name, data_root, reimport=False)
     if path is None:
         return None
@@ -68,8 +85,8 @@ def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "
     protocol, days = RUNS[name]
     split = make_split(data, protocol, days or 28)
     config = make_config(data, mode=mode)  # the same config `homepage train --mode MODE` uses
-    if id_dropout is not None:
-        config.id_dropout = id_dropout
+    for key, value in (overrides or {}).items():
+        setattr(config, key, value)
     log(f"[{name}] training ({protocol}, budget {minutes} min, text={'yes' if config.use_text else 'no: id part only'})")
     model, tower, result = train_ranker(
         data, split, config, max_minutes=minutes,
@@ -90,7 +107,7 @@ def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "
     models.update(base)
     speed = inference_speed(rec, ctx.users)
     out = report(data.name, split, ctx, models, True)
-    out["training"] = {"mode": config.mode, "id_dropout": config.id_dropout, "seconds": result.seconds, "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "history": result.history}
+    out["training"] = {"mode": config.mode, "overrides": overrides or {}, "seconds": result.seconds, "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "history": result.history}
     out["inference_seconds_1000_users"] = speed
     save_model(out_dir / "models" / name, model, tower, data, {"protocol": protocol, "test_days": days, "metrics": models["finetuned"]})
     best_base = max(BASELINES, key=lambda n: models[n]["ndcg@10"])
@@ -99,7 +116,7 @@ def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "
     paired = {key: paired_bootstrap_ci(base_users[best_base][key], ft_users[key]) for key in PAIRED_KEYS}
     out["paired_vs_best_baseline"] = {"baseline": best_base, **{k: {"diff": d, "ci95": [lo, hi]} for k, (d, lo, hi) in paired.items()}}
     write_json(out, out_dir / f"ranker_{name}.json")
-    lines = [f"### {name} ({protocol}{f', last {days} days' if days else ''}; {out['n_users']:,} test users, {data.n_items:,} items, masked history; encoder {config.mode}{f', id dropout {config.id_dropout:g}' if config.id_dropout else ''})", ""]
+    lines = [f"### {name} ({protocol}{f', last {days} days' if days else ''}; {out['n_users']:,} test users, {data.n_items:,} items, masked history; encoder {config.mode}{''.join(f', {k}={v}' for k, v in (overrides or {}).items())})", ""]
     lines.append(markdown_table(models, KEYS))
     lines.append("")
     margin = ft["ndcg@10"] - models[best_base]["ndcg@10"]
@@ -130,10 +147,11 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=15.0, help="training budget per data set")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     parser.add_argument("--mode", choices=("top", "full", "frozen"), default="top", help="encoder fine-tuning mode (id-only data always trains frozen)")
-    parser.add_argument("--id-dropout", type=float, default=None, help="override RankerConfig.id_dropout (share of id embeddings dropped per step)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a RankerConfig field, e.g. --set id_dropout=0.5 (repeatable)")
     args = parser.parse_args()
+    overrides = parse_overrides(args.set)
     for name in args.datasets.split(","):
-        res = run(name, args.minutes, args.out, args.out / "data", args.mode, args.id_dropout)
+        res = run(name, args.minutes, args.out, args.out / "data", args.mode, overrides)
         if res:
             (args.out / f"ranker_{name}.md").write_text(res[0])
     # ranker.md gathers every data set's latest section, also those of earlier runs.

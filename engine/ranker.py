@@ -42,7 +42,7 @@ class RankerConfig:
     user_heads: int = 2  # attention heads of the user tower
     max_len: int = 50  # most recent history items the user tower reads
     dropout: float = 0.2  # dropout in the user tower and on item vectors
-    n_negatives: int = 512  # uniformly sampled negatives shared by a batch (plus in-batch targets)
+    n_negatives: int = 512  # uniformly sampled negatives shared by a batch (plus in-batch targets); 0 = full softmax over every item
     temperature: float = 1.0  # softmax temperature on inner products
     batch_size: int = 128  # user sequences per step
     lr: float = 3e-4  # AdamW learning rate of the towers (1e-3 peaked after one epoch on the demo store)

@@ -146,6 +146,20 @@ def test_id_dropout_zeroes_id_embeddings_in_training(trained) -> None:
     assert grads[0.0] > 0 and grads[1.0] == 0
 
 
+def test_full_softmax_is_cross_entropy_over_every_item(trained) -> None:
+    """n_negatives = 0: the loss of one next-item step is the cross-entropy over the whole catalogue."""
+    from engine.train import _step
+
+    _, _, model, _, _ = trained
+    model.eval()  # no dropout: the step and the hand computation see the same vectors
+    with torch.no_grad():
+        loss = _step(model, None, [np.array([3, 17])], [None], tiny_config(n_negatives=0), np.random.default_rng(0))
+        table = model.item_vectors()
+        h = model.user_states(table[torch.tensor([[3]])])[0, 0]
+        expected = torch.nn.functional.cross_entropy((table @ h)[None, :], torch.tensor([17]))
+    assert torch.isclose(loss, expected, atol=1e-5)
+
+
 @pytest.mark.slow
 def test_top_mode_fine_tunes_the_encoder_and_saves_its_top_layer(shop_dir: Path, tmp_path: Path) -> None:
     data = load_dataset(shop_dir)

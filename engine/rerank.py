@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.constants import ITEM_COL, TITLE_COL
+from engine.ranking import top_k
 from engine.segments import Segment, check_size
 from engine.studio import Studio, single_thread
 
@@ -501,11 +502,11 @@ def _normalise_relevance(rel: np.ndarray, excluded: np.ndarray, n_candidates: in
 
 
 def _top_indices(values: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """The n best items among ``mask`` by ``values``, best first; ties go to the lower item index
+    (``ranking.top_k``, the rule every recommender follows)."""
     idx = np.flatnonzero(mask)
-    if idx.size <= n:
-        return idx[np.argsort(-values[idx], kind="stable")]
-    part = idx[np.argpartition(-values[idx], n - 1)[:n]]
-    return part[np.argsort(-values[part], kind="stable")]
+    best, _ = top_k(values[idx][None, :], n)
+    return idx[best[0]]
 
 
 def _because_keyword(studio: Studio, segment: Segment, allowed: np.ndarray, slots: int) -> tuple[str | None, np.ndarray]:

@@ -14,6 +14,9 @@ from engine.ranker import RankerConfig
 from engine.train import TrainResult
 
 
+FULL_SOFTMAX_MAX_ITEMS = 15_000  # catalogues up to this size train with a full softmax (every item a negative)
+
+
 def make_config(
     data: Dataset,
     *,
@@ -46,6 +49,10 @@ def make_config(
         mode=mode, seed=seed, encoder_path=encoder, use_text=data.has_text(), event_head=event_head,
         train_on_repeats=keep_history,  # masked evaluation never rewards predicting a repeat
     )
+    if data.n_items <= FULL_SOFTMAX_MAX_ITEMS:
+        # Every item as a negative instead of 512 sampled ones: on Beauty validation NDCG@10 after
+        # 10 epochs rose from .039 to .048. Its cost grows with items x positions, hence the bound.
+        config.n_negatives = 0
     if max_epochs:
         config.max_epochs = max_epochs
     if dim:

@@ -318,6 +318,15 @@ def test_data_without_text_trains_ids_only(tmp_path: Path, monkeypatch) -> None:
     np.testing.assert_array_equal(vectors, table.numpy())
 
 
+def test_make_config_uses_a_full_softmax_on_small_catalogues(shop_dir: Path, monkeypatch) -> None:
+    import engine.train_job as train_job
+
+    data = load_dataset(shop_dir)
+    assert train_job.make_config(data).n_negatives == 0
+    monkeypatch.setattr(train_job, "FULL_SOFTMAX_MAX_ITEMS", data.n_items - 1)
+    assert train_job.make_config(data).n_negatives == RankerConfig().n_negatives > 0
+
+
 # ---------------------------------------------------------------------------------------------
 # The command line
 

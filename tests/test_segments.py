@@ -85,7 +85,7 @@ def test_learned_segments_recover_demo_tastes(trained_demo_studio) -> None:
     """ARI >= 0.5 between 8 learned segments and the 8 latent tastes of the demo users.
 
     Needs a properly trained model on the full demo store: the ranker benchmark's, or one the
-    fixture trains (frozen encoder, about 2.5 minutes). Users with one or two items cannot reveal a
+    fixture trains (frozen encoder, about 3.5 minutes). Users with one or two items cannot reveal a
     taste, so those with at least MIN_HISTORY items must do better.
     """
     ari = attribute_agreement(trained_demo_studio, "taste", min_items=MIN_HISTORY)

@@ -136,16 +136,16 @@ def user_features(studio: Studio, space: str = "profile") -> np.ndarray:
         raise ValueError(f"space must be one of {SPACES}, got {space!r}")
     if space == "model":
         return _normalise(studio.user_vectors).astype(np.float32)
-    blocks = [_normalise(studio.user_vectors), _normalise(studio.state_means), _normalise(_history_mean(studio, studio.item_vectors))]
-    weights = [1.0 / np.sqrt(len(blocks))] * len(blocks)
+    view = [_normalise(studio.user_vectors), _normalise(studio.state_means), _normalise(_history_mean(studio, studio.item_vectors))]
+    halves = [np.hstack(view) / np.sqrt(len(view))]  # the model's view, norm 1
     within = _within_category(studio.data.items, studio.item_vectors)
     if within is not None:
-        blocks.append(_normalise(_history_mean(studio, within)))
-        weights = [w / np.sqrt(2.0) for w in weights] + [1.0 / np.sqrt(2.0)]  # the model's view, the taste: half each
+        halves.append(_normalise(_history_mean(studio, within)))  # the taste, norm 1
+    out = np.hstack(halves) / np.sqrt(len(halves))
     if space == "blend" and studio.text_vectors is not None:
-        blocks.append(_normalise(_history_mean(studio, studio.text_vectors)))
-        weights = [w * np.sqrt(len(blocks) - 1) / np.sqrt(len(blocks)) for w in weights] + [1.0 / np.sqrt(len(blocks))]
-    return np.hstack([w * b for w, b in zip(weights, blocks)]).astype(np.float32)
+        n = len(view) + len(halves)  # the text block weighs as one block among all of them
+        out = np.hstack([out * np.sqrt((n - 1) / n), _normalise(_history_mean(studio, studio.text_vectors)) / np.sqrt(n)])
+    return out.astype(np.float32)
 
 
 def _within_category(items: pd.DataFrame, vectors: np.ndarray) -> np.ndarray | None:

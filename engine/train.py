@@ -242,10 +242,10 @@ def _step(model: Ranker, tower: TextTower | None, seqs: list[np.ndarray], events
     states = model.user_states(table[inp_t])  # (B, L, D)
     h = states[valid_t]  # (P, D)
     t = tgt_t[valid_t]  # (P,)
-    last = tgt_t[torch.arange(len(seqs)), torch.from_numpy(np.array([end - start - 2 for start, end in spans]))]  # (B,) in-batch targets
     if config.n_negatives <= 0:  # full softmax: every item is a candidate
         cand = torch.arange(model.n_items)  # (I,)
     else:
+        last = tgt_t[torch.arange(len(seqs)), torch.from_numpy(np.array([end - start - 2 for start, end in spans]))]  # (B,) in-batch targets
         negatives = torch.from_numpy(rng.integers(0, model.n_items, size=config.n_negatives))
         cand = torch.cat([negatives, last])  # (K,)
     pos = (h * table[t]).sum(-1, keepdim=True)  # (P, 1)

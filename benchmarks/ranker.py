@@ -84,15 +84,15 @@ def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "
     data = load_dataset(path)
     protocol, days = RUNS[name]
     split = make_split(data, protocol, days or 28)
-    config = make_config(data, mode=mode)  # the same config `homepage train --mode MODE` uses
+    config = make_config(data, mode=mode, protocol=protocol, test_days=days or 28)  # the same config `homepage train --mode MODE` uses
     for key, value in (overrides or {}).items():
         setattr(config, key, value)
     log(f"[{name}] training ({protocol}, budget {minutes} min, text={'yes' if config.use_text else 'no: id part only'})")
     model, tower, result = train_ranker(
         data, split, config, max_minutes=minutes,
-        progress=lambda e: log(f"  epoch {e['epoch']:3d} step {e['step']:5d} loss {e['loss']:.3f} valid ndcg@10 {e['valid_ndcg@10']:.4f} ({e['seconds']:.0f}s)"),
+        progress=lambda e: log(f"  {'refit ' if e.get('refit') else ''}epoch {e['epoch']:3d} step {e['step']:5d} loss {e['loss']:.3f} valid ndcg@10 {e['valid_ndcg@10']:.4f} ({e['seconds']:.0f}s)"),
     )
-    log(f"[{name}] trained {result.seconds:.0f}s, best epoch {result.best_epoch}, stopped by {result.stopped_by}")
+    log(f"[{name}] trained {result.seconds:.0f}s, best epoch {result.best_epoch}, stopped by {result.stopped_by}; refit {result.refit}")
     text_vectors = cached_item_vectors(data.root, data.items) if data.has_text() else None
     ctx = EvalContext.build(split, "test", text_vectors)
     rec = FineTunedRecommender(model, model.item_vectors().detach().numpy()).fit(split.fit_data("test"))
@@ -107,7 +107,7 @@ def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "
     models.update(base)
     speed = inference_speed(rec, ctx.users)
     out = report(data.name, split, ctx, models, True)
-    out["training"] = {"mode": config.mode, "overrides": overrides or {}, "seconds": result.seconds, "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "history": result.history}
+    out["training"] = {"mode": config.mode, "overrides": overrides or {}, "seconds": result.seconds, "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "refit": result.refit, "start": "zero_shot" if config.user_residual else "random", "history": result.history}
     out["inference_seconds_1000_users"] = speed
     save_model(out_dir / "models" / name, model, tower, data, {"protocol": protocol, "test_days": days, "metrics": models["finetuned"]})
     best_base = max(BASELINES, key=lambda n: models[n]["ndcg@10"])
@@ -116,7 +116,7 @@ def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "
     paired = {key: paired_bootstrap_ci(base_users[best_base][key], ft_users[key]) for key in PAIRED_KEYS}
     out["paired_vs_best_baseline"] = {"baseline": best_base, **{k: {"diff": d, "ci95": [lo, hi]} for k, (d, lo, hi) in paired.items()}}
     write_json(out, out_dir / f"ranker_{name}.json")
-    lines = [f"### {name} ({protocol}{f', last {days} days' if days else ''}; {out['n_users']:,} test users, {data.n_items:,} items, masked history; encoder {config.mode}{''.join(f', {k}={v}' for k, v in (overrides or {}).items())})", ""]
+    lines = [f"### {name} ({protocol}{f', last {days} days' if days else ''}; {out['n_users']:,} test users, {data.n_items:,} items, masked history; encoder {config.mode}{', zero-shot start' if config.user_residual else ''}{', refit on train + validation' if result.refit.startswith('done') else ''}{''.join(f', {k}={v}' for k, v in (overrides or {}).items())})", ""]
     lines.append(markdown_table(models, KEYS))
     lines.append("")
     margin = ft["ndcg@10"] - models[best_base]["ndcg@10"]

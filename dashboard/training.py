@@ -39,7 +39,7 @@ def run_training(data_dir: str, *, minutes: float, mode: str, protocol: str) -> 
     from engine.train_job import make_config, train_and_save
 
     data = R.dataset(data_dir)
-    config = make_config(data, mode=mode)
+    config = make_config(data, mode=mode, protocol=protocol)
     bar = st.progress(0.0, text="Reading the catalogue and encoding item texts…")
     budget = minutes * 60
 

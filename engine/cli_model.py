@@ -46,7 +46,7 @@ def register(sub, add_split_args) -> None:
 def _config(args, data):
     from engine.train_job import make_config
 
-    return make_config(data, mode=args.mode, seed=args.seed, encoder=args.encoder, event_head=args.event_head, max_epochs=args.max_epochs, dim=args.dim, keep_history=args.keep_history)
+    return make_config(data, mode=args.mode, seed=args.seed, encoder=args.encoder, event_head=args.event_head, max_epochs=args.max_epochs, dim=args.dim, keep_history=args.keep_history, protocol=args.protocol, test_days=args.test_days)
 
 
 def cmd_train(args) -> None:
@@ -75,7 +75,7 @@ def cmd_train(args) -> None:
     metrics = manifest["metrics"]
     print(
         f"trained in {result.seconds:.0f}s ({result.epochs} epochs, {result.steps} steps, stopped by {result.stopped_by}; "
-        f"best epoch {result.best_epoch}, valid NDCG@10 {result.best_valid_ndcg:.4f})\n"
+        f"best epoch {result.best_epoch}, valid NDCG@10 {result.best_valid_ndcg:.4f}; refit {result.refit})\n"
         f"test ({manifest['protocol']}): NDCG@10 {metrics['ndcg@10']:.4f} [{metrics['ndcg@10_ci95'][0]:.4f}, {metrics['ndcg@10_ci95'][1]:.4f}], "
         f"HR@10 {metrics['hr@10']:.4f}, Recall@12 {metrics['recall@12']:.4f}, MAP@12 {metrics['map@12']:.4f}\n"
         f"model saved to {out}"

@@ -173,15 +173,32 @@ def write_json(obj: dict, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=_json_default))
+    tmp.write_text(json_text(obj))
     os.replace(tmp, path)
 
 
+def json_text(obj) -> str:
+    """Strict JSON (indented): a NaN or infinite number, such as the loss of the untrained epoch 0
+    or the validation NDCG of a refit epoch, is written as null, which every JSON reader accepts."""
+
+    def clean(value):
+        if isinstance(value, float) and not np.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    return json.dumps(clean(obj), indent=2, default=_json_default, allow_nan=False)
+
+
 def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
+    if isinstance(value, (np.generic, np.ndarray)):
+        value = value.item() if isinstance(value, np.generic) else value.tolist()
+        return json.loads(json_text(value))  # NaN inside numpy values becomes null too
+    if isinstance(value, Path):
+        return str(value)
     raise TypeError(f"not JSON serialisable: {type(value)}")
 
 

@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from engine.constants import ITEM_COL
 from engine.data import Dataset
 from engine.errors import ModelError
+from engine.heldout import json_text
 from engine.ranker import Ranker, RankerConfig, TextTower
 from engine.recommenders import FineTunedRecommender
 
@@ -80,7 +81,7 @@ def save_model(out_dir: str | Path, model: Ranker, tower: TextTower | None, data
             "versions": _versions(),
             "format": 1,
         }
-        (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        (stage / "manifest.json").write_text(json_text(manifest))
         if out_dir.exists():
             backup = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
             os.replace(out_dir, backup)

@@ -7,7 +7,9 @@ Item vector  v_i = W t_i + warm_i * e_i
     e_i: a learned item-id embedding, zero for items with no training interaction (warm_i = 0), so a
          new item is scored from its text alone.
 User vector  u = BertModel(v_{h_1} .. v_{h_L})[last]   (causal, most recent item last, L <= 50)
-Score        s(u, i) = u . v_i
+             or, with ``user_residual``, u = mean(v_{h_1} .. v_{h_L}) + O BertModel(...)[last] with O
+             zero at the start, so training starts from the zero-shot ranking and learns a correction
+Score        s(u, i) = u . v_i   (divided by ``temperature`` in the training softmax)
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class RankerConfig:
     use_id: bool = True  # learned item-id embeddings beside the text vector
     id_dropout: float = 0.0  # share of items whose id embedding is dropped per training step, so text alone must rank (cold start; DropoutNet, Volkovs et al. 2017)
     id_init: str = "svd"  # id-only models: start id embeddings from an SVD of the user x item matrix ("random" = N(0, 0.1))
+    user_residual: bool = False  # user vector = mean of history item vectors + a zero-initialised transformer correction
+    text_init: str = "random"  # text projection W: "random" or "pca" (the text table's top principal directions, so W t_i . W t_j ~ t_i . t_j)
     text_max_len: int = 32  # tokens of item text
     dim: int = 128  # item and user vector size
     user_layers: int = 2  # transformer layers of the user tower
@@ -52,6 +56,7 @@ class RankerConfig:
     max_epochs: int = 60  # upper bound on epochs (passes over the training users)
     min_steps_per_epoch: int = 40  # small data sets repeat passes until an epoch has this many steps
     patience: int = 4  # epochs without validation NDCG@10 gain before stopping
+    refit: bool = False  # then train again on train + validation for the best epoch count (the temporal protocol's newest days)
     collapse_repeats: bool = True  # a run of events on one item (view, cart, purchase) reads as one item
     train_on_repeats: bool = False  # also learn to predict items the user already had (False suits masked evaluation)
     event_head: bool = False  # multi-task: also predict the next event type (purchase vs view ...)
@@ -61,6 +66,8 @@ class RankerConfig:
     def __post_init__(self):
         if self.mode not in ENCODER_MODES:
             raise ValueError(f"mode must be one of {ENCODER_MODES}, got {self.mode!r}")
+        if self.text_init not in ("random", "pca"):
+            raise ValueError(f"text_init must be 'random' or 'pca', got {self.text_init!r}")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -154,7 +161,8 @@ class Ranker(nn.Module):
         self.text_proj = nn.Linear(text_dim, c.dim) if c.use_text else None
         self.item_emb = nn.Embedding(n_items, c.dim) if c.use_id else None
         if self.item_emb is not None:
-            nn.init.normal_(self.item_emb.weight, std=0.02 if c.use_text else 0.1)
+            # From a PCA projection the ids start at zero, so the untrained model is the zero-shot one.
+            nn.init.normal_(self.item_emb.weight, std=0.0 if c.use_text and c.text_init == "pca" else 0.02 if c.use_text else 0.1)
         self.register_buffer("warm", torch.ones(n_items, 1))  # (I, 1): 0 = no id embedding (new item)
         self.register_buffer("text_table", torch.zeros(n_items, text_dim if c.use_text else 1))  # (I, H) text vectors
         bert = BertConfig(
@@ -163,6 +171,11 @@ class Ranker(nn.Module):
             attention_probs_dropout_prob=c.dropout, is_decoder=True, use_cache=False,
         )
         self.user_tower = BertModel(bert, add_pooling_layer=False)
+        self.user_out = None
+        if c.user_residual:  # zero at the start: the user vector begins as the history's mean item vector
+            self.user_out = nn.Linear(c.dim, c.dim)
+            nn.init.zeros_(self.user_out.weight)
+            nn.init.zeros_(self.user_out.bias)
         self.item_dropout = nn.Dropout(c.dropout)
         self.event_head = nn.Linear(c.dim, c.n_events) if c.event_head and c.n_events > 1 else None
 
@@ -187,9 +200,14 @@ class Ranker(nn.Module):
     def user_states(self, seq_vectors: torch.Tensor) -> torch.Tensor:
         """Causal transformer over history item vectors: (B, L, D) -> (B, L, D).
 
-        Sequences are right-padded: with a causal mask real positions never see the padding.
+        Sequences are right-padded: with a causal mask real positions never see the padding. With
+        ``user_residual`` each state is the running mean of the items so far plus the correction.
         """
-        return self.user_tower(inputs_embeds=self.item_dropout(seq_vectors)).last_hidden_state
+        states = self.user_tower(inputs_embeds=self.item_dropout(seq_vectors)).last_hidden_state
+        if self.user_out is None:
+            return states
+        seen = torch.arange(1, seq_vectors.shape[1] + 1, dtype=seq_vectors.dtype)[None, :, None]  # (1, L, 1)
+        return seq_vectors.cumsum(1) / seen + self.user_out(states)
 
     def user_vectors(self, seqs: torch.Tensor, lengths: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         """User vectors from padded item-index sequences (B, L) and the item table (I, D): (B, D)."""

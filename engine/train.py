@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from engine.constants import DEFAULT_K
 from engine.data import Dataset
 from engine.heldout import EvalContext, evaluate_model
-from engine.protocols import Split
+from engine.protocols import FitData, Split
 from engine.ranker import Ranker, RankerConfig, TextTower
 from engine.recommenders import FineTunedRecommender
 from engine.text_encoder import item_texts, load_encoder
@@ -31,17 +31,17 @@ class TrainResult:
     steps: int = 0
     seconds: float = 0.0
     stopped_by: str = "max_epochs"
+    refit: str = "off"  # whether a final model was trained on train + validation (config.refit)
     history: list[dict] = field(default_factory=list)
 
 
-def _event_codes(data: Dataset, split: Split) -> tuple[dict[int, np.ndarray] | None, int]:
-    """Per-user event codes aligned with training sequences, when the data has events."""
-    if "event" not in split.train.columns:
+def _event_codes(frame) -> tuple[dict[int, np.ndarray] | None, int]:
+    """Per-user event codes aligned with the training sequences of ``frame``, when it has events."""
+    if "event" not in frame.columns:
         return None, 0
-    train = split.train
-    names, codes = np.unique(train["event"].astype(str).to_numpy(), return_inverse=True)
-    order = np.argsort(train["uidx"].to_numpy(), kind="stable")
-    users = train["uidx"].to_numpy()[order]
+    names, codes = np.unique(frame["event"].astype(str).to_numpy(), return_inverse=True)
+    order = np.argsort(frame["uidx"].to_numpy(), kind="stable")
+    users = frame["uidx"].to_numpy()[order]
     ev = codes[order]
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
     return {int(users[s]): ev[s:e] for s, e in zip(starts, np.r_[starts[1:], len(users)])}, len(names)
@@ -84,12 +84,104 @@ def svd_item_factors(matrix, dim: int, seed: int) -> np.ndarray:
     return (factors * (0.1 / scale if scale > 0 else 1.0)).astype(np.float32)
 
 
+def pca_projection(text: np.ndarray, dim: int) -> np.ndarray:
+    """(dim, H) rows = the top right singular vectors of the (uncentred) text table.
+
+    With W from here, W t_i . W t_j is t_i . t_j restricted to the table's main directions, so a
+    projection that starts there starts at the zero-shot similarities instead of a random view.
+    """
+    _, _, vt = np.linalg.svd(text.astype(np.float64), full_matrices=False)
+    out = np.zeros((dim, text.shape[1]))
+    k = min(dim, vt.shape[0])
+    out[:k] = vt[:k]
+    return out.astype(np.float32)
+
+
 def _first_occurrence(seq: np.ndarray) -> np.ndarray:
     """True where an item appears for the first time in the sequence."""
     first = np.zeros(len(seq), dtype=bool)
     _, idx = np.unique(seq, return_index=True)
     first[idx] = True
     return first
+
+
+@dataclass
+class _Sequences:
+    """Training sequences of one fit: per-user item sequences (two items or more) and event codes."""
+
+    fit: FitData
+    seqs: dict[int, np.ndarray]
+    events: dict[int, np.ndarray] | None
+    users: np.ndarray
+    n_events: int
+
+
+def _sequences(data: Dataset, fit: FitData, config: RankerConfig) -> _Sequences:
+    seqs = fit.sequences()
+    events, n_events = _event_codes(fit.interactions) if config.event_head else (None, 0)
+    if config.collapse_repeats:
+        keep = {u: np.r_[True, s[1:] != s[:-1]] for u, s in seqs.items()}
+        seqs = {u: s[keep[u]] for u, s in seqs.items()}
+        events = {u: e[keep[u]] for u, e in events.items()} if events else None
+    seqs = {u: s for u, s in seqs.items() if len(s) >= 2}
+    users = np.array(sorted(seqs), dtype=np.int64)
+    if len(users) == 0:
+        raise ValueError(f"{data.root}: no user has two training interactions; nothing to learn from")
+    return _Sequences(fit, seqs, events, users, n_events)
+
+
+def _new_model(data: Dataset, fit: FitData, config: RankerConfig, tower: TextTower | None) -> Ranker:
+    """A freshly initialised ranker whose warm items are those of ``fit``."""
+    model = Ranker(config, data.n_items, text_dim=tower.encoder.config.hidden_size if tower is not None else 1)
+    model.warm.copy_(torch.from_numpy((fit.item_counts() > 0).astype(np.float32))[:, None])
+    if model.item_emb is not None and not config.use_text and config.id_init == "svd":
+        model.item_emb.weight.data.copy_(torch.from_numpy(svd_item_factors(fit.matrix(), config.dim, config.seed)))
+    if tower is not None:
+        model.text_table.copy_(tower.encode_all())
+        if config.text_init == "pca":
+            model.text_proj.weight.data.copy_(torch.from_numpy(pca_projection(model.text_table.numpy(), config.dim)))
+            model.text_proj.bias.data.zero_()
+    return model
+
+
+class _Trainer:
+    """One model, its optimiser and the passes over one fit's sequences."""
+
+    def __init__(self, model: Ranker, tower: TextTower | None, data: _Sequences, config: RankerConfig, deadline: float):
+        self.model, self.tower, self.data, self.config, self.deadline = model, tower, data, config, deadline
+        self.rng = np.random.default_rng(config.seed)
+        self.params = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": config.lr}]
+        self.enc_params = tower.trainable() if tower is not None else []
+        if self.enc_params:
+            self.params.append({"params": self.enc_params, "lr": config.encoder_lr})
+        self.optim = torch.optim.AdamW(self.params, weight_decay=config.weight_decay)
+        self.steps = 0
+
+    def epoch(self) -> tuple[float, bool]:
+        """One epoch; returns (mean loss, whether the deadline cut it short)."""
+        model, tower, d, config = self.model, self.tower, self.data, self.config
+        model.train()
+        if tower is not None:
+            tower.train()
+        # Small data sets get several passes per epoch so validation is not run every few steps.
+        passes = max(1, math.ceil(config.min_steps_per_epoch / math.ceil(len(d.users) / config.batch_size)))
+        order = np.concatenate([self.rng.permutation(d.users) for _ in range(passes)])
+        losses, out_of_time = [], False
+        for b in range(0, len(order), config.batch_size):
+            batch = order[b : b + config.batch_size]
+            loss = _step(model, tower, [d.seqs[int(u)] for u in batch], [d.events[int(u)] if d.events else None for u in batch], config, self.rng)
+            self.optim.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for g in self.params for p in g["params"]], 1.0)
+            self.optim.step()
+            losses.append(float(loss.detach()))
+            self.steps += 1
+            if time.perf_counter() > self.deadline:
+                out_of_time = True
+                break
+        if tower is not None and self.enc_params:
+            model.text_table.copy_(tower.encode_all())  # refresh the table with the tuned encoder
+        return float(np.mean(losses)) if losses else float("nan"), out_of_time
 
 
 def train_ranker(
@@ -102,90 +194,54 @@ def train_ranker(
 ) -> tuple[Ranker, TextTower | None, TrainResult]:
     """Fine-tune on the split's training sequences, early-stopping on validation NDCG@10.
 
+    With ``config.refit`` a second model is then trained from the same start on train + validation
+    for the best epoch count (as EASE's lambda is chosen on validation and refit), when the budget
+    left allows it; otherwise the early-stopped model is returned.
+
     Returns:
         (the best model, its text tower or None, a summary). ``model.text_table`` holds the text
         vectors of the best epoch.
     """
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
     start_time = time.perf_counter()
     deadline = start_time + max_minutes * 60 if max_minutes else math.inf
-    fit = split.fit_data("valid")  # train only: validation is for early stopping
-    seqs = fit.sequences()
-    events, n_events = _event_codes(data, split) if config.event_head else (None, 0)
-    if config.collapse_repeats:
-        keep = {u: np.r_[True, s[1:] != s[:-1]] for u, s in seqs.items()}
-        seqs = {u: s[keep[u]] for u, s in seqs.items()}
-        events = {u: e[keep[u]] for u, e in events.items()} if events else None
-    seqs = {u: s for u, s in seqs.items() if len(s) >= 2}
-    users = np.array(sorted(seqs), dtype=np.int64)
-    if len(users) == 0:
-        raise ValueError(f"{data.root}: no user has two training interactions; nothing to learn from")
-    config.n_events = n_events
+    train = _sequences(data, split.fit_data("valid"), config)  # train only: validation is for early stopping
+    config.n_events = train.n_events
 
-    tower = None
-    text_dim = 1
-    if config.use_text:
-        tower = build_text_tower(data, config)
-        text_dim = tower.encoder.config.hidden_size
-    model = Ranker(config, data.n_items, text_dim=text_dim)
-    model.warm.copy_(torch.from_numpy((fit.item_counts() > 0).astype(np.float32))[:, None])
-    if model.item_emb is not None and not config.use_text and config.id_init == "svd":
-        model.item_emb.weight.data.copy_(torch.from_numpy(svd_item_factors(fit.matrix(), config.dim, config.seed)))
-    if tower is not None:
-        model.text_table.copy_(tower.encode_all())
-    params = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": config.lr}]
-    enc_params = tower.trainable() if tower is not None else []
-    if enc_params:
-        params.append({"params": enc_params, "lr": config.encoder_lr})
-    optim = torch.optim.AdamW(params, weight_decay=config.weight_decay)
+    tower = build_text_tower(data, config) if config.use_text else None
+    enc_start = [p.detach().clone() for p in tower.trainable()] if tower is not None else []
+    model = _new_model(data, train.fit, config, tower)
+    trainer = _Trainer(model, tower, train, config, deadline)
 
     valid_ctx = EvalContext.build(split, "valid")
     result = TrainResult()
     best_state, best_enc = None, None
-    bad_epochs, step = 0, 0
+    bad_epochs = 0
 
     def validate(epoch: int) -> float:
         nonlocal best_state, best_enc, bad_epochs
-        rec = FineTunedRecommender(model, model.item_vectors().detach().numpy()).fit(fit)
+        rec = FineTunedRecommender(model, model.item_vectors().detach().numpy()).fit(train.fit)
         ndcg = evaluate_model(rec, valid_ctx)[0][f"ndcg@{DEFAULT_K}"] if len(valid_ctx.users) else 0.0
         improved = best_state is None or ndcg > result.best_valid_ndcg
         if improved:
             result.best_valid_ndcg, result.best_epoch, bad_epochs = ndcg, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
-            best_enc = [p.detach().clone() for p in enc_params]
+            best_enc = [p.detach().clone() for p in trainer.enc_params]
         else:
             bad_epochs += 1
         return ndcg
 
-    out_of_time = False
-    for epoch in range(1, config.max_epochs + 1):
-        model.train()
-        if tower is not None:
-            tower.train()
-        # Small data sets get several passes per epoch so validation is not run every few steps.
-        passes = max(1, math.ceil(config.min_steps_per_epoch / math.ceil(len(users) / config.batch_size)))
-        order = np.concatenate([rng.permutation(users) for _ in range(passes)])
-        losses = []
-        for b in range(0, len(order), config.batch_size):
-            batch = order[b : b + config.batch_size]
-            loss = _step(model, tower, [seqs[int(u)] for u in batch], [events[int(u)] if events else None for u in batch], config, rng)
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_([p for g in params for p in g["params"]], 1.0)
-            optim.step()
-            losses.append(float(loss.detach()))
-            step += 1
-            if time.perf_counter() > deadline:
-                out_of_time = True
-                break
-        if tower is not None and enc_params:
-            model.text_table.copy_(tower.encode_all())  # refresh the table with the tuned encoder
-        ndcg = validate(epoch)
-        entry = {"epoch": epoch, "step": step, "loss": float(np.mean(losses)) if losses else float("nan"), "valid_ndcg@10": ndcg, "seconds": round(time.perf_counter() - start_time, 1)}
+    def report(entry: dict) -> None:
         result.history.append(entry)
         if progress:
             progress(entry)
+
+    # Epoch 0 is the untrained model: with ``user_residual`` and a PCA projection that is the
+    # zero-shot ranking, which training then has to beat on validation to replace.
+    report({"epoch": 0, "step": 0, "loss": float("nan"), "valid_ndcg@10": validate(0), "seconds": round(time.perf_counter() - start_time, 1)})
+    for epoch in range(1, config.max_epochs + 1):
+        loss, out_of_time = trainer.epoch()
+        report({"epoch": epoch, "step": trainer.steps, "loss": loss, "valid_ndcg@10": validate(epoch), "seconds": round(time.perf_counter() - start_time, 1)})
         if out_of_time:
             result.stopped_by = "max_minutes"
             break
@@ -193,12 +249,53 @@ def train_ranker(
             result.stopped_by = "early_stopping"
             break
     model.load_state_dict(best_state)
-    for p, saved in zip(enc_params, best_enc or []):
+    for p, saved in zip(trainer.enc_params, best_enc or []):
         p.data.copy_(saved)
+    result.epochs, result.steps = len(result.history) - 1, trainer.steps
+
+    if config.refit:
+        refit = _refit(data, split, config, tower, enc_start, result, deadline, start_time, report)
+        if refit is not None:
+            model = refit
+        elif tower is not None:  # the refit was abandoned: the early-stopped encoder and table back
+            for p, saved in zip(trainer.enc_params, best_enc or []):
+                p.data.copy_(saved)
     model.eval()
-    result.epochs, result.steps = len(result.history), step
     result.seconds = round(time.perf_counter() - start_time, 1)
     return model, tower, result
+
+
+def _refit(
+    data: Dataset, split: Split, config: RankerConfig, tower: TextTower | None, enc_start: list[torch.Tensor],
+    result: TrainResult, deadline: float, start_time: float, report: Callable[[dict], None],
+) -> Ranker | None:
+    """Train again from the start on train + validation for ``result.best_epoch`` epochs.
+
+    Returns None (and says why in ``result.refit``) when the budget left is less than the early
+    stopped run needed to reach its best epoch, or runs out during the refit.
+    """
+    best = next(e for e in result.history if e["epoch"] == result.best_epoch)
+    needed = best["seconds"] - result.history[0]["seconds"]  # training time to the best epoch
+    if time.perf_counter() + needed > deadline:
+        result.refit = f"skipped: the budget left is under the {needed:.0f} s it needs"
+        return None
+    data_all = _sequences(data, split.fit_data("test"), config)
+    if data_all.n_events != config.n_events:
+        result.refit = "skipped: the validation days have event types training did not"
+        return None
+    torch.manual_seed(config.seed)
+    for p, saved in zip(tower.trainable() if tower is not None else [], enc_start):
+        p.data.copy_(saved)  # the pretrained encoder again
+    model = _new_model(data, data_all.fit, config, tower)
+    trainer = _Trainer(model, tower, data_all, config, deadline)
+    for epoch in range(1, result.best_epoch + 1):
+        loss, out_of_time = trainer.epoch()
+        report({"epoch": epoch, "refit": True, "step": trainer.steps, "loss": loss, "valid_ndcg@10": float("nan"), "seconds": round(time.perf_counter() - start_time, 1)})
+        if out_of_time and epoch < result.best_epoch:
+            result.refit = f"abandoned: the budget ran out after {epoch} of {result.best_epoch} epochs"
+            return None
+    result.refit = f"done: {result.best_epoch} epochs on train + validation"
+    return model
 
 
 def _step(model: Ranker, tower: TextTower | None, seqs: list[np.ndarray], events: list, config: RankerConfig, rng: np.random.Generator) -> torch.Tensor:

@@ -117,11 +117,12 @@ def _scores(model, data: Dataset, split, vectors: np.ndarray) -> np.ndarray:
 
 def test_tiny_training_loss_falls(trained) -> None:
     data, split, model, tower, result = trained
-    losses = [entry["loss"] for entry in result.history]
+    assert result.history[0]["epoch"] == 0 and np.isnan(result.history[0]["loss"])  # the untrained model, validated
+    losses = [entry["loss"] for entry in result.history[1:]]
     assert len(losses) == result.epochs == 3
     assert all(np.isfinite(losses))
     assert losses[-1] < losses[0], losses
-    assert 1 <= result.best_epoch <= result.epochs and result.steps > 0
+    assert 0 <= result.best_epoch <= result.epochs and result.steps > 0 and result.refit == "off"
     assert all("valid_ndcg@10" in entry for entry in result.history)
     assert tower is not None and model.config.use_text
     scores = _scores(model, data, split, model.item_vectors().detach().numpy())
@@ -156,7 +157,7 @@ def test_full_softmax_is_cross_entropy_over_every_item(trained) -> None:
         loss = _step(model, None, [np.array([3, 17])], [None], tiny_config(n_negatives=0), np.random.default_rng(0))
         table = model.item_vectors()
         h = model.user_states(table[torch.tensor([[3]])])[0, 0]
-        expected = torch.nn.functional.cross_entropy((table @ h)[None, :], torch.tensor([17]))
+        expected = torch.nn.functional.cross_entropy((table @ h)[None, :] / model.config.temperature, torch.tensor([17]))
     assert torch.isclose(loss, expected, atol=1e-5)
 
 
@@ -166,7 +167,7 @@ def test_top_mode_fine_tunes_the_encoder_and_saves_its_top_layer(shop_dir: Path,
     split = make_split(data, "loo")
     config = tiny_config(mode="top", max_epochs=2, min_steps_per_epoch=10)
     model, tower, result = train_ranker(data, split, config)
-    assert result.epochs == 2 and all(np.isfinite(e["loss"]) for e in result.history)
+    assert result.epochs == 2 and all(np.isfinite(e["loss"]) for e in result.history[1:])
     tuned = {name for name, p in tower.encoder.named_parameters() if p.requires_grad}
     assert tuned and all(".layer.5." in name for name in tuned)  # MiniLM has 6 layers; top_layers=1
     out = save_model(tmp_path / "top", model, tower, data, {})
@@ -306,7 +307,7 @@ def test_data_without_text_trains_ids_only(tmp_path: Path, monkeypatch) -> None:
     split = make_split(data, "loo")
     model, tower, result = train_ranker(data, split, tiny_config(use_text=False, max_epochs=3))
     assert tower is None and model.text_proj is None and not model.config.use_text
-    losses = [entry["loss"] for entry in result.history]
+    losses = [entry["loss"] for entry in result.history[1:]]
     assert losses[-1] < losses[0], losses
     with torch.no_grad():
         table = model.item_vectors()
@@ -316,6 +317,75 @@ def test_data_without_text_trains_ids_only(tmp_path: Path, monkeypatch) -> None:
     loaded, vectors, _ = load_model(out, data)
     assert not loaded.config.use_text
     np.testing.assert_array_equal(vectors, table.numpy())
+
+
+def test_residual_user_vector_starts_as_the_history_mean(trained) -> None:
+    """user_residual: before training, u = the mean of the history's item vectors (the zero-shot user)."""
+    from engine.ranker import Ranker
+
+    data, _, _, _, _ = trained
+    model = Ranker(tiny_config(user_residual=True, text_init="pca"), data.n_items, text_dim=8)
+    model.text_table.copy_(torch.randn(data.n_items, 8))
+    model.eval()
+    with torch.no_grad():
+        table = model.item_vectors()
+        assert table.abs().sum() > 0 and model.item_emb.weight.abs().sum() == 0  # ids start at zero
+        seqs = torch.tensor([[3, 5, 9], [4, 0, 0]])
+        users = model.user_vectors(seqs, torch.tensor([3, 1]), table)
+    torch.testing.assert_close(users[0], table[[3, 5, 9]].mean(0))
+    torch.testing.assert_close(users[1], table[4])
+
+
+def test_pca_projection_keeps_inner_products() -> None:
+    """W from pca_projection has orthonormal rows; on a table of rank <= dim, W t_i . W t_j = t_i . t_j."""
+    from engine.train import pca_projection
+
+    rng = np.random.default_rng(0)
+    text = rng.normal(size=(50, 3)) @ rng.normal(size=(3, 12))  # rank 3 in 12 dimensions
+    w = pca_projection(text, 4)
+    assert w.shape == (4, 12)
+    np.testing.assert_allclose(w[:3] @ w[:3].T, np.eye(3), atol=1e-5)
+    projected = text @ w.T
+    np.testing.assert_allclose(projected @ projected.T, text @ text.T, rtol=1e-3, atol=1e-3)
+
+
+def test_refit_trains_the_final_model_on_train_and_validation(shop_dir: Path) -> None:
+    """refit: after early stopping, a second model learns from train + validation for the best epoch count."""
+    data = load_dataset(shop_dir)
+    split = make_split(data, "temporal", 2)
+    valid_only = np.setdiff1d(split.valid["iidx"].unique(), split.train["iidx"].unique())
+    assert len(valid_only), "the shop should have items first bought in the validation days"
+    model, _, result = train_ranker(data, split, tiny_config(refit=True, max_epochs=2, patience=5))
+    assert result.refit == f"done: {result.best_epoch} epochs on train + validation", result.refit
+    refit_entries = [e for e in result.history if e.get("refit")]
+    assert len(refit_entries) == result.best_epoch
+    assert model.warm[valid_only].min() == 1  # warm: their id embeddings were learned
+    # A budget already spent skips the refit and keeps the early-stopped model.
+    _, _, rushed = train_ranker(data, split, tiny_config(refit=True, max_epochs=2), max_minutes=1e-4)
+    assert rushed.refit.startswith("skipped"), rushed.refit
+
+
+def test_make_config_refits_on_the_temporal_protocol(shop_dir: Path) -> None:
+    import engine.train_job as train_job
+
+    data = load_dataset(shop_dir)
+    assert train_job.make_config(data, protocol="temporal", test_days=2).refit
+    assert not train_job.make_config(data, protocol="loo").refit
+
+
+def test_make_config_starts_from_zero_shot_where_text_beats_popularity(shop_dir: Path, monkeypatch) -> None:
+    """In the shop, titles name each user's category: the untrained text model beats popularity on
+    validation, so training starts from it; where it does not, the user tower starts at random."""
+    import engine.train_job as train_job
+
+    data = load_dataset(shop_dir)
+    start, ndcg = train_job.zero_shot_start(data, "loo")
+    assert start and ndcg["zero_shot"] > ndcg["popularity"], ndcg
+    config = train_job.make_config(data)
+    assert config.user_residual and config.text_init == "pca" and config.temperature < 1
+    monkeypatch.setattr(train_job, "zero_shot_start", lambda *a, **k: (False, {}))
+    config = train_job.make_config(data)
+    assert not config.user_residual and config.text_init == "random" and config.temperature == RankerConfig().temperature
 
 
 def test_make_config_uses_a_full_softmax_on_small_catalogues(shop_dir: Path, monkeypatch) -> None:
@@ -357,7 +427,9 @@ def test_cli_train_with_out(shop_dir: Path, tmp_path: Path, tiny_cli, capsys) ->
     assert config["dim"] == 16 and config["max_epochs"] == 2 and config["mode"] == "frozen" and config["use_text"] is True
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["protocol"] == "loo" and manifest["text"] is True
-    assert "ndcg@10" in manifest["metrics"] and len(manifest["training"]["history"]) == 2
+    assert "ndcg@10" in manifest["metrics"] and [e["epoch"] for e in manifest["training"]["history"]] == [0, 1, 2]
+    assert manifest["training"]["history"][0]["loss"] is None  # strict JSON: the untrained epoch's loss is null, not NaN
+    json.loads((out / "manifest.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
     assert not (shop_dir / "models").exists()  # --out given: nothing under DIR/models
     data = load_dataset(shop_dir)
     _, vectors, _ = load_model(out, data)

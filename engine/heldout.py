@@ -177,29 +177,30 @@ def write_json(obj: dict, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
-def json_text(obj) -> str:
+def json_text(obj, fallback: Callable | None = None) -> str:
     """Strict JSON (indented): a NaN or infinite number, such as the loss of the untrained epoch 0
-    or the validation NDCG of a refit epoch, is written as null, which every JSON reader accepts."""
+    or the validation NDCG of a refit epoch, is written as null, which every JSON reader accepts.
+    numpy values become plain numbers; any other value goes through ``fallback`` (None: TypeError)."""
 
-    def clean(value):
-        if isinstance(value, float) and not np.isfinite(value):
-            return None
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v) for v in value]
-        return value
+    def default(value):
+        if isinstance(value, (np.generic, np.ndarray)):
+            return _finite(value.tolist())
+        if fallback is not None:
+            return fallback(value)
+        raise TypeError(f"not JSON serialisable: {type(value)}")
 
-    return json.dumps(clean(obj), indent=2, default=_json_default, allow_nan=False)
+    return json.dumps(_finite(obj), indent=2, default=default, allow_nan=False)
 
 
-def _json_default(value):
-    if isinstance(value, (np.generic, np.ndarray)):
-        value = value.item() if isinstance(value, np.generic) else value.tolist()
-        return json.loads(json_text(value))  # NaN inside numpy values becomes null too
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value)}")
+def _finite(value):
+    """``value`` with every NaN or infinite float (in dicts and lists too) replaced by None."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def markdown_table(models: dict[str, dict], keys: tuple[str, ...] = ("ndcg@10", "recall@10", "hr@10", "map@12", "coverage@10", "tail_share@10", "novelty@10", "ild@10", "gini@10", "fit_seconds")) -> str:

@@ -81,7 +81,7 @@ def save_model(out_dir: str | Path, model: Ranker, tower: TextTower | None, data
             "versions": _versions(),
             "format": 1,
         }
-        (stage / "manifest.json").write_text(json_text(manifest))
+        (stage / "manifest.json").write_text(json_text(manifest, fallback=str))
         if out_dir.exists():
             backup = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
             os.replace(out_dir, backup)

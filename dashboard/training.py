@@ -45,9 +45,12 @@ def run_training(data_dir: str, *, minutes: float, mode: str, protocol: str) -> 
 
     def progress(entry: dict) -> None:
         done = max(entry["epoch"] / max(config.max_epochs, 1), entry.get("seconds", 0) / budget)
-        bar.progress(min(done, 0.99), text=(
-            f"Epoch {entry['epoch']} · loss {entry['loss']:.3f} · validation NDCG@10 {entry['valid_ndcg@10']:.4f} · {entry.get('seconds', 0):.0f} s"
-        ))
+        parts = [f"{'Refit on train + validation, epoch' if entry.get('refit') else 'Epoch'} {entry['epoch']}"]
+        if entry["loss"] == entry["loss"]:  # epoch 0 (the untrained model) has no loss
+            parts.append(f"loss {entry['loss']:.3f}")
+        if not entry.get("refit"):  # refit epochs have no validation left to score
+            parts.append(f"validation NDCG@10 {entry['valid_ndcg@10']:.4f}")
+        bar.progress(min(done, 0.99), text=" · ".join(parts + [f"{entry.get('seconds', 0):.0f} s"]))
 
     try:
         out, manifest, result = train_and_save(data, new_model_dir(data_dir), config, protocol=protocol, max_minutes=minutes, progress=progress)

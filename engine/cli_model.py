@@ -62,10 +62,22 @@ def cmd_train(args) -> None:
         print(f"{data.name}: items have no real text (titles are placeholders): training the id part only, no encoder")
     out = args.out or new_model_dir(args.dir)
     bar = tqdm(total=config.max_epochs, desc="train", unit="epoch", file=sys.stderr)
+    best = {"epoch": 0, "ndcg": -1.0, "refit": False}
 
     def progress(entry: dict) -> None:
-        bar.set_postfix(step=entry["step"], loss=f"{entry['loss']:.3f}", valid_ndcg=f"{entry['valid_ndcg@10']:.4f}")
-        bar.update(1)
+        if entry.get("refit") and not best["refit"]:  # the refit runs the best epoch count again
+            best["refit"] = True
+            bar.set_description("refit on train + validation")
+            bar.reset(total=best["epoch"])
+        elif not entry.get("refit") and entry["valid_ndcg@10"] > best["ndcg"]:
+            best.update(epoch=entry["epoch"], ndcg=entry["valid_ndcg@10"])
+        postfix = {"step": entry["step"]}
+        if entry["loss"] == entry["loss"]:  # epoch 0, the untrained model, has no loss
+            postfix["loss"] = f"{entry['loss']:.3f}"
+        if not entry.get("refit"):
+            postfix["valid_ndcg"] = f"{entry['valid_ndcg@10']:.4f}"
+        bar.set_postfix(postfix)
+        bar.update(1 if entry["epoch"] > 0 else 0)
 
     out, manifest, result = train_and_save(
         data, out, config, protocol=args.protocol, test_days=args.test_days, max_minutes=args.max_minutes,

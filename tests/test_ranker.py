@@ -421,6 +421,7 @@ def test_cli_train_with_out(shop_dir: Path, tmp_path: Path, tiny_cli, capsys) ->
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert f"model saved to {out}" in captured.out and "NDCG@10" in captured.out
+    assert "2/2" in captured.err and "nan" not in captured.err  # the bar counts trained epochs; epoch 0 has no loss to show
     for name in FILES:
         assert (out / name).is_file(), name
     config = json.loads((out / "config.json").read_text())

@@ -62,15 +62,11 @@ def cmd_train(args) -> None:
         print(f"{data.name}: items have no real text (titles are placeholders): training the id part only, no encoder")
     out = args.out or new_model_dir(args.dir)
     bar = tqdm(total=config.max_epochs, desc="train", unit="epoch", file=sys.stderr)
-    best = {"epoch": 0, "ndcg": -1.0, "refit": False}
 
     def progress(entry: dict) -> None:
-        if entry.get("refit") and not best["refit"]:  # the refit runs the best epoch count again
-            best["refit"] = True
+        if entry.get("refit") and entry["epoch"] == 1:  # the refit runs the best epoch count again
             bar.set_description("refit on train + validation")
-            bar.reset(total=best["epoch"])
-        elif not entry.get("refit") and entry["valid_ndcg@10"] > best["ndcg"]:
-            best.update(epoch=entry["epoch"], ndcg=entry["valid_ndcg@10"])
+            bar.reset(total=entry["refit_epochs"])
         postfix = {"step": entry["step"]}
         if entry["loss"] == entry["loss"]:  # epoch 0, the untrained model, has no loss
             postfix["loss"] = f"{entry['loss']:.3f}"

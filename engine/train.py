@@ -290,7 +290,7 @@ def _refit(
     trainer = _Trainer(model, tower, data_all, config, deadline)
     for epoch in range(1, result.best_epoch + 1):
         loss, out_of_time = trainer.epoch()
-        report({"epoch": epoch, "refit": True, "step": trainer.steps, "loss": loss, "valid_ndcg@10": float("nan"), "seconds": round(time.perf_counter() - start_time, 1)})
+        report({"epoch": epoch, "refit": True, "refit_epochs": result.best_epoch, "step": trainer.steps, "loss": loss, "valid_ndcg@10": float("nan"), "seconds": round(time.perf_counter() - start_time, 1)})
         if out_of_time and epoch < result.best_epoch:
             result.refit = f"abandoned: the budget ran out after {epoch} of {result.best_epoch} epochs"
             return None

@@ -38,10 +38,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from engine.baselines import BASELINES, EASE  # noqa: E402
-from engine.data import Dataset, load_dataset  # noqa: E402
-from engine.heldout import evaluate_model, markdown_table, report, run_baselines, write_json  # noqa: E402
-from engine.protocols import make_split  # noqa: E402
+from engine.models.baselines import BASELINES, EASE  # noqa: E402
+from engine.data.tables import Dataset, load_dataset  # noqa: E402
+from engine.evaluation.heldout import evaluate_model, markdown_table, report, run_baselines  # noqa: E402
+from engine.core.jsonio import write_json  # noqa: E402
+from engine.data.splits import make_split  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 DEMO_DIR = ROOT / "data" / "demo"
@@ -120,7 +121,7 @@ def prepare(dataset: str, data_root: Path, reimport: bool) -> Path | None:
         if _has_data(DEMO_DIR) and not reimport:
             log(f"[demo] using {DEMO_DIR}")
             return DEMO_DIR
-        from engine.demo import generate_demo
+        from engine.data.demo_store import generate_demo
 
         start = time.perf_counter()
         generate_demo(DEMO_DIR)
@@ -130,7 +131,7 @@ def prepare(dataset: str, data_root: Path, reimport: bool) -> Path | None:
     if _has_data(out) and not reimport:
         log(f"[{dataset}] using {out} (already imported)")
         return out
-    from engine.importers import import_beauty, import_hm, import_movielens
+    from engine.data.importers import import_beauty, import_hm, import_movielens
 
     sources = {"hm": "hm", "hm_week": "hm", "beauty": "beauty", "movielens": "movielens-100k"}
     src = SHARED / sources[dataset]
@@ -151,10 +152,10 @@ def prepare(dataset: str, data_root: Path, reimport: bool) -> Path | None:
 
 
 def item_vectors(data: Dataset, enabled: bool):
-    """Text vectors for ILD (as engine.cli._item_vectors), None where items have no real text."""
+    """Text vectors for ILD (as engine.cli.ild_text_vectors), None where items have no real text."""
     if not enabled or not data.has_text():
         return None
-    from engine.text_encoder import cached_item_vectors
+    from engine.models.text_encoder import cached_item_vectors
 
     return cached_item_vectors(data.root, data.items)
 

@@ -25,15 +25,15 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from baselines import prepare  # noqa: E402
 
-from engine.data import load_dataset  # noqa: E402
-from engine.errors import ModelError  # noqa: E402
-from engine.evaluate import evaluate_lists, frontier, segment_value  # noqa: E402
-from engine.heldout import write_json  # noqa: E402
-from engine.layout import build_layout  # noqa: E402
-from engine.model_store import load_model, newest_model, save_model  # noqa: E402
-from engine.rerank import Settings, rank_segment  # noqa: E402
-from engine.segments import attribute_agreement, learned_segments, rule_segments, visible_segments  # noqa: E402
-from engine.studio import load_studio  # noqa: E402
+from engine.data.tables import load_dataset  # noqa: E402
+from engine.core.errors import ModelError  # noqa: E402
+from engine.page.judge import evaluate_lists, frontier, segment_value  # noqa: E402
+from engine.core.jsonio import write_json  # noqa: E402
+from engine.page.layout import build_layout  # noqa: E402
+from engine.models.store import load_model, newest_model, save_model  # noqa: E402
+from engine.page.rerank import Settings, rank_segment  # noqa: E402
+from engine.studio.segments import attribute_agreement, learned_segments, rule_segments, visible_segments  # noqa: E402
+from engine.studio.context import load_studio  # noqa: E402
 
 RUNS = {"demo": ("loo", None), "hm": ("temporal", 28)}  # name -> (protocol, test_days), as benchmarks/ranker.py
 FRONTIER_KEYS = ("diversity", "long_tail", "ndcg@10", "recall@40", "hr@40", "ild@10", "tail_share@10", "coverage@40", "novelty@10", "avg_price@10")
@@ -59,9 +59,9 @@ def _model_for(name: str, data, out: Path, minutes: float, given: Path | None) -
                 return path
             except ModelError as exc:
                 log(f"[{name}] skipping {path}: {exc}")
-    from engine.protocols import make_split
-    from engine.ranker import RankerConfig
-    from engine.train import train_ranker
+    from engine.data.splits import make_split
+    from engine.models.two_tower import RankerConfig
+    from engine.training.loop import train_ranker
 
     protocol, days = RUNS[name]
     split = make_split(data, protocol, days or 28)
@@ -133,7 +133,7 @@ def run(name: str, out: Path, minutes: float, repeats: int, given: Path | None) 
     start = time.perf_counter()
     table = frontier(studio, segment, settings)
     timings["frontier_5x5_s"] = time.perf_counter() - start
-    value = segment_value(studio, segment, build_layout(studio, segment, settings, evaluate=False))
+    value = segment_value(studio, segment, build_layout(studio, segment, settings))
 
     lines = [f"### {name} ({studio.split.protocol}; {len(studio.users):,} users with history, {data.n_items:,} items; model `{model_dir.name}`)", ""]
     lines.append(f"Segments: k-means k = {seg.k} by silhouette ({cluster_s:.1f} s), GMM k = {gmm.k} by BIC ({gmm_s:.1f} s), {len(rules)} rule segments. "

@@ -22,16 +22,17 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from baselines import prepare  # noqa: E402
 
-from engine.baselines import BASELINES  # noqa: E402
-from engine.data import load_dataset  # noqa: E402
-from engine.heldout import EvalContext, evaluate_model, markdown_table, report, run_baselines, write_json  # noqa: E402
-from engine.metrics import paired_bootstrap_ci  # noqa: E402
-from engine.model_store import save_model  # noqa: E402
-from engine.protocols import make_split  # noqa: E402
-from engine.recommenders import FineTunedRecommender, ZeroShot  # noqa: E402
-from engine.text_encoder import cached_item_vectors  # noqa: E402
-from engine.train import train_ranker  # noqa: E402
-from engine.train_job import make_config  # noqa: E402
+from engine.models.baselines import BASELINES  # noqa: E402
+from engine.data.tables import load_dataset  # noqa: E402
+from engine.evaluation.heldout import EvalContext, evaluate_model, markdown_table, report, run_baselines  # noqa: E402
+from engine.core.jsonio import write_json  # noqa: E402
+from engine.evaluation.metrics import paired_bootstrap_ci  # noqa: E402
+from engine.models.store import save_model  # noqa: E402
+from engine.data.splits import make_split  # noqa: E402
+from engine.models.finetuned import FineTunedRecommender, ZeroShot  # noqa: E402
+from engine.models.text_encoder import cached_item_vectors  # noqa: E402
+from engine.training.loop import train_ranker  # noqa: E402
+from engine.training.job import make_config  # noqa: E402
 
 RUNS = {  # name -> (protocol, test_days)
     "demo": ("loo", None),
@@ -64,7 +65,7 @@ def parse_overrides(pairs: list[str]) -> dict:
     """``["id_dropout=0.5", "n_negatives=0"]`` -> typed RankerConfig overrides."""
     from dataclasses import fields
 
-    from engine.ranker import RankerConfig
+    from engine.models.two_tower import RankerConfig
 
     types = {f.name: type(f.default) for f in fields(RankerConfig)}
     out = {}

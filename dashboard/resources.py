@@ -12,8 +12,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from engine.data import Dataset, load_dataset
-from engine.errors import ModelError
+from engine.data.tables import Dataset, load_dataset
+from engine.core.errors import ModelError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = PROJECT_ROOT / "data" / "demo"
@@ -168,7 +168,7 @@ def card_fields(path: str) -> dict[str, list]:
 
 
 def manifest(data_dir: str, model: str) -> dict:
-    from engine.model_store import read_manifest
+    from engine.models.store import read_manifest
 
     return read_manifest(model_path(data_dir, model))
 
@@ -179,7 +179,7 @@ def manifest(data_dir: str, model: str) -> dict:
 
 @st.cache_resource(max_entries=2, show_spinner="Preparing the model's view of the users…")
 def _studio(dkey: str, mkey: str):
-    from engine.studio import load_studio
+    from engine.studio.context import load_studio
 
     return load_studio(dkey.split("|", 1)[0], _path_of(mkey))
 
@@ -194,7 +194,7 @@ _BUILT: set[tuple] = set()  # segmentations built in this process (to tell a fir
 
 @st.cache_resource(max_entries=8, show_spinner="Finding segments…")
 def _segmentation(dkey: str, mkey: str, method: str, k: int | None):
-    from engine.segments import learned_segments, rule_segments, visible_segments
+    from engine.studio.segments import learned_segments, rule_segments, visible_segments
 
     st_ = _studio(dkey, mkey)
     learned = learned_segments(st_, method, k)
@@ -213,7 +213,7 @@ def segmentation(data_dir: str, model: str, method: str = "kmeans", k: int | Non
 
 
 def _segment(dkey: str, mkey: str, method: str, k: int | None, segment_id: str):
-    from engine.segments import get_segment
+    from engine.studio.segments import get_segment
 
     return get_segment(_segmentation(dkey, mkey, method, k)[1], segment_id)
 
@@ -233,17 +233,19 @@ def settings_json(settings) -> str:
 
 
 def _settings(text: str):
-    from engine.rerank import Settings
+    from engine.page.rerank import Settings
 
     return Settings.from_dict(json.loads(text))
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def _layout(dkey: str, mkey: str, method: str, k: int | None, segment_id: str, settings_text: str, evaluate: bool = True):
-    from engine.layout import build_layout
+    from engine.page.judge import judged_layout
+    from engine.page.layout import build_layout
 
     seg = _segment(dkey, mkey, method, k, segment_id)
-    return build_layout(_studio(dkey, mkey), seg, _settings(settings_text), evaluate=evaluate)
+    build = judged_layout if evaluate else build_layout
+    return build(_studio(dkey, mkey), seg, _settings(settings_text))
 
 
 def layout(data_dir: str, model: str, segment_id: str, settings, method: str = "kmeans", k: int | None = None, evaluate: bool = True):
@@ -254,7 +256,7 @@ def layout(data_dir: str, model: str, segment_id: str, settings, method: str = "
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def _metrics(dkey: str, mkey: str, method: str, k: int | None, segment_id: str, settings_text: str) -> dict:
-    from engine.evaluate import evaluate_layout
+    from engine.page.judge import evaluate_layout
 
     seg = _segment(dkey, mkey, method, k, segment_id)
     page = _layout(dkey, mkey, method, k, segment_id, settings_text, False)
@@ -268,7 +270,7 @@ def metrics(data_dir: str, model: str, segment_id: str, settings, method: str = 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _compare(dkey: str, mkey: str, method: str, k: int | None, segment_id: str, text_a: str, text_b: str) -> dict:
-    from engine.evaluate import compare as engine_compare
+    from engine.page.judge import compare as engine_compare
 
     seg = _segment(dkey, mkey, method, k, segment_id)
     a = _layout(dkey, mkey, method, k, segment_id, text_a)
@@ -283,7 +285,7 @@ def compare(data_dir: str, model: str, segment_id: str, settings_a, settings_b, 
 
 @st.cache_data(max_entries=32, show_spinner="Sweeping the diversity and long-tail knobs…")
 def _frontier(dkey: str, mkey: str, method: str, k: int | None, segment_id: str, settings_text: str):
-    from engine.evaluate import frontier as engine_frontier
+    from engine.page.judge import frontier as engine_frontier
 
     seg = _segment(dkey, mkey, method, k, segment_id)
     return engine_frontier(_studio(dkey, mkey), seg, _settings(settings_text))
@@ -296,7 +298,7 @@ def frontier(data_dir: str, model: str, segment_id: str, settings, method: str =
 
 @st.cache_data(max_entries=64, show_spinner="Judging the segment page against personal and popular pages…")
 def _segment_value(dkey: str, mkey: str, method: str, k: int | None, segment_id: str):
-    from engine.evaluate import segment_value as engine_value
+    from engine.page.judge import segment_value as engine_value
 
     seg = _segment(dkey, mkey, method, k, segment_id)
     return engine_value(_studio(dkey, mkey), seg)
@@ -309,7 +311,7 @@ def segment_value(data_dir: str, model: str, segment_id: str, method: str = "kme
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _user_map(dkey: str, mkey: str, method: str, k: int | None, rule_segment_id: str | None):
-    from engine.segment_map import user_map as engine_map
+    from engine.studio.segment_map import user_map as engine_map
 
     learned, visible = _segmentation(dkey, mkey, method, k)
     if rule_segment_id:

@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import resources as R
 from dashboard import state as S
-from engine.errors import DataError, ModelError
+from engine.core.errors import DataError, ModelError
 
 PENDING = "_pending_select"  # {widget key: value} to apply before the widgets of the next run exist
 EXTRA_DIRS = "_extra_dirs"  # data directories this session opened by path: name -> path

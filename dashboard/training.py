@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import resources as R
 from dashboard.sidebar import select_next_run
-from engine.errors import DataError, ModelError
+from engine.core.errors import DataError, ModelError
 
 MODES = {"top": "fine-tune the encoder's top layer", "frozen": "frozen encoder (fastest)", "full": "fine-tune the whole encoder (slowest)"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
@@ -35,8 +35,8 @@ def train_panel(data_dir: str, prefix: str, expanded_note: str | None = None) ->
 
 def run_training(data_dir: str, *, minutes: float, mode: str, protocol: str) -> None:
     """Train with the engine, drawing its per-epoch progress; select the new model and redraw."""
-    from engine.model_store import new_model_dir
-    from engine.train_job import make_config, train_and_save
+    from engine.models.store import new_model_dir
+    from engine.training.job import make_config, train_and_save
 
     data = R.dataset(data_dir)
     config = make_config(data, mode=mode, protocol=protocol)
@@ -97,7 +97,7 @@ def import_upload(name: str, items, interactions, users=None) -> Path:
         DataError: a bad name, a missing file or the loader's message (naming the uploaded file,
             column and rows).
     """
-    from engine.data import commit_staged, load_dataset
+    from engine.data.tables import commit_staged, load_dataset
 
     name = (name or "").strip()
     if not NAME_RE.match(name):

@@ -109,10 +109,10 @@ def build_trained_demo(root: Path, n_items: int = 600, n_users: int = 800) -> Pa
     """Generate a small demo store into root and train a tiny frozen-encoder model as root/models/tiny."""
     import torch
 
-    from engine.data import load_dataset
-    from engine.demo import generate_demo
-    from engine.ranker import RankerConfig
-    from engine.train_job import train_and_save
+    from engine.data.tables import load_dataset
+    from engine.data.demo_store import generate_demo
+    from engine.models.two_tower import RankerConfig
+    from engine.training.job import train_and_save
 
     generate_demo(root, n_items=n_items, n_users=n_users)
     data = load_dataset(root)
@@ -160,10 +160,10 @@ def demo_model(tmp_path_factory) -> tuple[Path, Path]:
         return Path(os.environ.get("HOMEPAGE_TEST_DATA", "data/demo")), Path(os.environ["HOMEPAGE_TEST_MODEL"])
     import torch
 
-    from engine.data import load_dataset
-    from engine.demo import generate_demo
-    from engine.ranker import RankerConfig
-    from engine.train_job import train_and_save
+    from engine.data.tables import load_dataset
+    from engine.data.demo_store import generate_demo
+    from engine.models.two_tower import RankerConfig
+    from engine.training.job import train_and_save
 
     root = tmp_path_factory.mktemp("demo_small") / "demo"
     generate_demo(root, n_items=DEMO_ITEMS, n_users=DEMO_USERS)
@@ -181,7 +181,7 @@ def demo_model(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def demo_studio(demo_model):
     """The :class:`engine.studio.Studio` of the demo model (test stage of leave-one-out). Do not mutate."""
-    from engine.studio import load_studio
+    from engine.studio.context import load_studio
 
     return load_studio(*demo_model)
 
@@ -197,11 +197,11 @@ def trained_demo_studio(tmp_path_factory):
     """
     import os
 
-    from engine.data import load_dataset
-    from engine.demo import generate_demo
-    from engine.errors import ModelError
-    from engine.studio import load_studio
-    from engine.train_job import make_config, train_and_save
+    from engine.data.tables import load_dataset
+    from engine.data.demo_store import generate_demo
+    from engine.core.errors import ModelError
+    from engine.studio.context import load_studio
+    from engine.training.job import make_config, train_and_save
 
     root = Path(__file__).resolve().parents[1]
     if os.environ.get("HOMEPAGE_TEST_MODEL"):

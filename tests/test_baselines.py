@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 from conftest import SHARED, needs_shared
 
-from engine.baselines import BASELINES, EASE, ItemKNN, Popularity, RecentPopularity, Recommender, Transition, make_baseline
-from engine.data import load_dataset, write_dataset
-from engine.heldout import EvalContext, evaluate_model, markdown_table, report, run_baselines, write_json
-from engine.protocols import FitData, leave_one_out, make_split
-from engine.ranking import mask_rows, top_k
+from engine.models.baselines import BASELINES, EASE, ItemKNN, Popularity, RecentPopularity, Recommender, Transition, make_baseline
+from engine.data.tables import load_dataset, write_dataset
+from engine.evaluation.heldout import EvalContext, evaluate_model, markdown_table, report, run_baselines
+from engine.core.jsonio import write_json
+from engine.data.splits import FitData, leave_one_out, make_split
+from engine.models.topk import mask_rows, top_k
 
 MODEL_KEYS = {"ndcg@10", "recall@10", "hr@10", "map@12", "coverage@10", "tail_share@10", "novelty@10", "ild@10", "gini@10", "fit_seconds"}
 TOP_KEYS = {"dataset", "protocol", "k", "n_users", "n_items", "models"}
@@ -352,7 +353,7 @@ def test_make_baseline_names() -> None:
 @pytest.mark.shared
 @needs_shared
 def test_beauty_popularity_matches_reference(tmp_path: Path) -> None:
-    from engine.importers import import_beauty
+    from engine.data.importers import import_beauty
 
     data = load_dataset(import_beauty(SHARED / "beauty", tmp_path / "beauty"))
     split = leave_one_out(data)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from conftest import SHARED, needs_shared
 
-from engine.cli import main
+from engine.cli.parser import main
 
 NAMES = ["popularity", "recent_popularity", "item_knn", "ease", "transition"]
 

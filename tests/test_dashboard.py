@@ -90,7 +90,7 @@ def test_thumbnail_shrinks_large_pictures(tmp_path: Path) -> None:
 def test_homepage_app_passes_streamlit_args(trained_demo: Path, monkeypatch) -> None:
     import subprocess
 
-    from engine import cli
+    from engine.cli import parser as cli
 
     calls = []
     monkeypatch.setattr(subprocess, "call", lambda command, env, cwd: calls.append((command, env, cwd)) or 0)
@@ -106,7 +106,7 @@ def test_homepage_app_passes_streamlit_args(trained_demo: Path, monkeypatch) -> 
 
 
 def test_homepage_app_on_a_bad_directory_is_a_clear_error(tmp_path: Path, capsys) -> None:
-    from engine import cli
+    from engine.cli import parser as cli
 
     assert cli.main(["app", str(tmp_path / "nowhere")]) == 2
     assert "not a data directory" in capsys.readouterr().err
@@ -288,8 +288,8 @@ def test_product_text_is_escaped_on_the_page(trained_demo: Path, monkeypatch, tm
 def test_training_from_the_page_shows_progress_and_selects_the_model(trained_demo: Path, monkeypatch, tmp_path: Path) -> None:
     import shutil
 
-    import engine.ranker
-    from engine.ranker import RankerConfig
+    import engine.models.two_tower
+    from engine.models.two_tower import RankerConfig
 
     class TinyConfig(RankerConfig):
         """The page's config with test-sized defaults."""
@@ -297,7 +297,7 @@ def test_training_from_the_page_shows_progress_and_selects_the_model(trained_dem
         def __init__(self, **kwargs):
             super().__init__(**{**dict(dim=32, user_layers=1, user_heads=1, max_epochs=1, n_negatives=32, min_steps_per_epoch=5), **kwargs})
 
-    monkeypatch.setattr(engine.ranker, "RankerConfig", TinyConfig)
+    monkeypatch.setattr(engine.models.two_tower, "RankerConfig", TinyConfig)
     fresh = tmp_path / "fresh"
     shutil.copytree(trained_demo, fresh, ignore=shutil.ignore_patterns("models"))
     at = app(monkeypatch, fresh)

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.data import Dataset, load_dataset, write_dataset
-from engine.errors import DataError
+from engine.data.tables import Dataset, load_dataset, write_dataset
+from engine.core.errors import DataError
 
 ITEMS = "item_id,title,category\nA,Alpha,x\nB,Beta,x\nC,Gamma,y\n"
 INTER = "user_id,item_id,timestamp\nu1,A,2024-01-01\nu1,B,2024-01-02\nu2,C,2024-01-01\n"

@@ -1,4 +1,4 @@
-"""Tests of the embedded demo store generator (engine.demo)."""
+"""Tests of the embedded demo store generator (engine.data.demo_store)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from engine.data import load_dataset
-from engine.demo import CATEGORIES, CATEGORY_NAMES, COLORS, COMPLEMENTS, START, TASTES, generate_demo
-from engine.demo_images import BACKGROUND, SIZE
+from engine.data.tables import load_dataset
+from engine.data.demo_store import CATEGORIES, CATEGORY_NAMES, COLORS, COMPLEMENTS, START, TASTES, generate_demo
+from engine.data.demo_pictures import BACKGROUND, SIZE
 
 SMALL = {"n_items": 300, "n_users": 200}
 CSV_FILES = ("items.csv", "interactions.csv", "users.csv")

@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import metrics as M
-from engine.cli import main
-from engine.data import load_dataset
-from engine.evaluate import compare, evaluate_layout, evaluate_lists, frontier, grid_discount, rank_changes, segment_value
-from engine.layout import Card, Layout, Row, build_layout
-from engine.protocols import make_split
-from engine.rerank import Settings
-from engine.segments import Segment, learned_segments
-from engine.studio import Studio
+from engine.evaluation import metrics as M
+from engine.cli.parser import main
+from engine.data.tables import load_dataset
+from engine.page.judge import compare, evaluate_layout, evaluate_lists, frontier, grid_discount, rank_changes, segment_value
+from engine.page.layout import Card, Layout, Row, build_layout
+from engine.data.splits import make_split
+from engine.page.rerank import Settings
+from engine.studio.segments import Segment, learned_segments
+from engine.studio.context import Studio
 
 
 @pytest.fixture
@@ -161,7 +161,7 @@ def test_frontier_and_segment_value(demo_studio) -> None:
     on_grid = frontier(demo_studio, segment, Settings(diversity=0.5, long_tail=0.5), (0.0, 0.5), (0.0, 0.5))
     assert len(on_grid) == 4 and on_grid["current"].sum() == 1
 
-    layout = build_layout(demo_studio, segment, current, evaluate=False)
+    layout = build_layout(demo_studio, segment, current)
     value = segment_value(demo_studio, segment, layout)
     assert value["page"].tolist() == ["segment page", "personalised top-k", "global popular page"]
     assert (value["n_users"] == value["n_users"].iloc[0]).all()

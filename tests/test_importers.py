@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.data import load_dataset
-from engine.errors import DataError
-from engine.importers import IMPORTERS, import_beauty, import_csv, import_hm, import_movielens
+from engine.data.tables import load_dataset
+from engine.core.errors import DataError
+from engine.data.importers import IMPORTERS, import_beauty, import_csv, import_hm, import_movielens
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.cli import main
-from engine.layout import Card, Layout, Row, build_layout
-from engine.rerank import Settings
-from engine.segments import learned_segments
+from engine.cli.parser import main
+from engine.page.judge import judged_layout
+from engine.page.layout import Card, Layout, Row, build_layout
+from engine.page.rerank import Settings
+from engine.studio.segments import learned_segments
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def segment(demo_studio):
 @pytest.fixture(scope="module")
 def layout(demo_studio, segment) -> Layout:
     rules = {"pin": [{"item": str(demo_studio.data.item_ids[0]), "row": 2, "slot": 2}], "bury": [{"category": "Books", "weight": 0.2}]}
-    return build_layout(demo_studio, segment, Settings(diversity=0.3, long_tail=0.2, visual=0.3, rules=rules))
+    return judged_layout(demo_studio, segment, Settings(diversity=0.3, long_tail=0.2, visual=0.3, rules=rules))
 
 
 def test_rows_have_themes_titles_badges_and_reasons(demo_studio, segment, layout: Layout) -> None:

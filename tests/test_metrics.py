@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.metrics import (
+from engine.evaluation.metrics import (
     accuracy_per_user,
     avg_popularity_at_k,
     bootstrap_ci,

@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.baselines import BASELINES
-from engine.data import Dataset, load_dataset
-from engine.protocols import Split, leave_one_out, make_split, temporal
+from engine.models.baselines import BASELINES
+from engine.data.tables import Dataset, load_dataset
+from engine.data.splits import Split, leave_one_out, make_split, temporal
 
 ITEMS = "item_id,title\n" + "".join(f"I{i},item title {i}\n" for i in range(8))
 
 
-def _load(make_dir, rows: list[tuple[str, str, str]]) -> Dataset:
+def load_data(make_dir, rows: list[tuple[str, str, str]]) -> Dataset:
     inter = "user_id,item_id,timestamp\n" + "".join(f"{u},{i},{t}\n" for u, i, t in rows)
     return load_dataset(make_dir(items=ITEMS, interactions=inter))
 
@@ -41,7 +41,7 @@ def test_loo_last_is_test_second_last_valid(make_dir) -> None:
         ("c", "I7", "2024-01-02"), ("c", "I0", "2024-01-03"), ("c", "I1", "2024-01-04"),
         ("d", "I2", "2024-01-01"),  # only 1: left out
     ]
-    data = _load(make_dir, rows)
+    data = load_data(make_dir, rows)
     split = leave_one_out(data)
     assert split.protocol == "loo"
     assert sorted(_names(data, split.test)) == [("a", "I4"), ("c", "I1")]
@@ -58,7 +58,7 @@ def test_loo_last_is_test_second_last_valid(make_dir) -> None:
 
 def test_loo_ties_follow_file_order(make_dir) -> None:
     rows = [("a", "I2", "2024-01-01"), ("a", "I0", "2024-01-01"), ("a", "I1", "2024-01-01"), ("a", "I5", "2023-12-31")]
-    data = _load(make_dir, rows)
+    data = load_data(make_dir, rows)
     split = leave_one_out(data)
     assert _names(data, split.test) == [("a", "I1")]
     assert _names(data, split.valid) == [("a", "I0")]
@@ -85,7 +85,7 @@ def test_temporal_boundaries_are_calendar_days(make_dir) -> None:
         ("b", "I6", "2024-01-10T05:00:00"),  # test: the last day
         ("c", "I7", "2024-01-09T10:00:00"),  # test, but c has no history
     ]
-    data = _load(make_dir, rows)
+    data = load_data(make_dir, rows)
     split = temporal(data, test_days=2)
     assert split.test_start == pd.Timestamp("2024-01-09")
     assert split.valid_start == pd.Timestamp("2024-01-07")
@@ -100,14 +100,14 @@ def test_temporal_boundaries_are_calendar_days(make_dir) -> None:
 
 def test_temporal_one_day(make_dir) -> None:
     rows = [("a", "I0", "2024-01-01"), ("a", "I1", "2024-01-02T01:00"), ("a", "I2", "2024-01-03T23:00"), ("a", "I3", "2024-01-03T00:00")]
-    data = _load(make_dir, rows)
+    data = load_data(make_dir, rows)
     split = temporal(data, test_days=1)
     assert split.test_start == pd.Timestamp("2024-01-03") and split.valid_start == pd.Timestamp("2024-01-02")
     assert sorted(_names(data, split.test)) == [("a", "I2"), ("a", "I3")]
 
 
 def test_temporal_refuses_bad_days(make_dir) -> None:
-    data = _load(make_dir, [("a", "I0", "2024-01-01"), ("a", "I1", "2024-01-02")])
+    data = load_data(make_dir, [("a", "I0", "2024-01-01"), ("a", "I1", "2024-01-02")])
     with pytest.raises(ValueError, match="no training data"):
         temporal(data, test_days=5)
     with pytest.raises(ValueError, match="at least 1"):
@@ -122,7 +122,7 @@ def test_targets_are_unique_in_time_order(make_dir) -> None:
         ("a", "I3", "2024-01-05T01:00"), ("a", "I2", "2024-01-05T02:00"), ("a", "I3", "2024-01-05T03:00"),
         ("b", "I5", "2024-01-04T12:00"),  # valid only, no train history: not a valid target
     ]
-    data = _load(make_dir, rows)
+    data = load_data(make_dir, rows)
     split = temporal(data, test_days=1)
     users, targets = split.targets("test")
     assert list(data.user_ids[users]) == ["a"]  # b has no test rows
@@ -215,7 +215,7 @@ def test_no_leakage_into_models(tiny: Dataset, protocol: str, stage: str, name: 
 
 @pytest.mark.parametrize("protocol", ["loo", "temporal"])
 def test_no_leakage_through_the_harness(tiny: Dataset, protocol: str) -> None:
-    from engine.heldout import EvalContext, tune_and_fit
+    from engine.evaluation.heldout import EvalContext, tune_and_fit
 
     split = make_split(tiny, protocol, test_days=2)
     valid_ctx = EvalContext.build(split, "valid")

@@ -18,15 +18,15 @@ import pytest
 import torch
 from safetensors import safe_open
 
-import engine.ranker
-from engine.cli import main
-from engine.data import Dataset, load_dataset, write_dataset
-from engine.errors import ModelError
-from engine.model_store import FILES, load_model, load_recommender, newest_model, save_model
-from engine.protocols import make_split
-from engine.ranker import RankerConfig, score_users
-from engine.recommenders import FineTunedRecommender
-from engine.train import train_ranker
+import engine.models.two_tower
+from engine.cli.parser import main
+from engine.data.tables import Dataset, load_dataset, write_dataset
+from engine.core.errors import ModelError
+from engine.models.store import FILES, load_model, load_recommender, newest_model, save_model
+from engine.data.splits import make_split
+from engine.models.two_tower import RankerConfig, score_users
+from engine.models.finetuned import FineTunedRecommender
+from engine.training.loop import train_ranker
 
 # Four clear categories of 15 items each; users stay (90 %) within one category.
 CATEGORIES = {
@@ -131,7 +131,7 @@ def test_tiny_training_loss_falls(trained) -> None:
 
 def test_id_dropout_zeroes_id_embeddings_in_training(trained) -> None:
     """id_dropout = 1 trains as if every item were new: no gradient reaches the id embeddings."""
-    from engine.train import _step
+    from engine.training.loop import _step
 
     data, split, model, tower, _ = trained
     seqs = [s for s in split.fit_data("valid").sequences().values() if len(s) >= 2][:8]
@@ -149,7 +149,7 @@ def test_id_dropout_zeroes_id_embeddings_in_training(trained) -> None:
 
 def test_full_softmax_is_cross_entropy_over_every_item(trained) -> None:
     """n_negatives = 0: the loss of one next-item step is the cross-entropy over the whole catalogue."""
-    from engine.train import _step
+    from engine.training.loop import _step
 
     _, _, model, _, _ = trained
     model.eval()  # no dropout: the step and the hand computation see the same vectors
@@ -302,8 +302,8 @@ def test_data_without_text_trains_ids_only(tmp_path: Path, monkeypatch) -> None:
     def no_encoder(*args, **kwargs):
         raise AssertionError("the encoder must not be loaded for data without text")
 
-    monkeypatch.setattr("engine.train.load_encoder", no_encoder)
-    monkeypatch.setattr("engine.text_encoder.load_encoder", no_encoder)
+    monkeypatch.setattr("engine.training.loop.load_encoder", no_encoder)
+    monkeypatch.setattr("engine.models.text_encoder.load_encoder", no_encoder)
     split = make_split(data, "loo")
     model, tower, result = train_ranker(data, split, tiny_config(use_text=False, max_epochs=3))
     assert tower is None and model.text_proj is None and not model.config.use_text
@@ -321,7 +321,7 @@ def test_data_without_text_trains_ids_only(tmp_path: Path, monkeypatch) -> None:
 
 def test_residual_user_vector_starts_as_the_history_mean(trained) -> None:
     """user_residual: before training, u = the mean of the history's item vectors (the zero-shot user)."""
-    from engine.ranker import Ranker
+    from engine.models.two_tower import Ranker
 
     data, _, _, _, _ = trained
     model = Ranker(tiny_config(user_residual=True, text_init="pca"), data.n_items, text_dim=8)
@@ -338,7 +338,7 @@ def test_residual_user_vector_starts_as_the_history_mean(trained) -> None:
 
 def test_pca_projection_keeps_inner_products() -> None:
     """W from pca_projection has orthonormal rows; on a table of rank <= dim, W t_i . W t_j = t_i . t_j."""
-    from engine.train import pca_projection
+    from engine.training.loop import pca_projection
 
     rng = np.random.default_rng(0)
     text = rng.normal(size=(50, 3)) @ rng.normal(size=(3, 12))  # rank 3 in 12 dimensions
@@ -366,7 +366,7 @@ def test_refit_trains_the_final_model_on_train_and_validation(shop_dir: Path) ->
 
 
 def test_make_config_refits_on_the_temporal_protocol(shop_dir: Path) -> None:
-    import engine.train_job as train_job
+    import engine.training.job as train_job
 
     data = load_dataset(shop_dir)
     assert train_job.make_config(data, protocol="temporal", test_days=2).refit
@@ -376,7 +376,7 @@ def test_make_config_refits_on_the_temporal_protocol(shop_dir: Path) -> None:
 def test_make_config_starts_from_zero_shot_where_text_beats_popularity(shop_dir: Path, monkeypatch) -> None:
     """In the shop, titles name each user's category: the untrained text model beats popularity on
     validation, so training starts from it; where it does not, the user tower starts at random."""
-    import engine.train_job as train_job
+    import engine.training.job as train_job
 
     data = load_dataset(shop_dir)
     start, ndcg = train_job.zero_shot_start(data, "loo")
@@ -389,7 +389,7 @@ def test_make_config_starts_from_zero_shot_where_text_beats_popularity(shop_dir:
 
 
 def test_make_config_uses_a_full_softmax_on_small_catalogues(shop_dir: Path, monkeypatch) -> None:
-    import engine.train_job as train_job
+    import engine.training.job as train_job
 
     data = load_dataset(shop_dir)
     assert train_job.make_config(data).n_negatives == 0
@@ -411,7 +411,7 @@ class _TinyCliConfig(RankerConfig):
 
 @pytest.fixture
 def tiny_cli(monkeypatch) -> None:
-    monkeypatch.setattr(engine.ranker, "RankerConfig", _TinyCliConfig)
+    monkeypatch.setattr(engine.models.two_tower, "RankerConfig", _TinyCliConfig)
 
 
 @pytest.mark.slow
@@ -477,8 +477,8 @@ def test_cli_without_text_trains_ids_only(tmp_path: Path, tiny_cli, monkeypatch,
     def no_encoder(*args, **kwargs):
         raise AssertionError("the encoder must not be loaded for data without text")
 
-    monkeypatch.setattr("engine.train.load_encoder", no_encoder)
-    monkeypatch.setattr("engine.text_encoder.load_encoder", no_encoder)
+    monkeypatch.setattr("engine.training.loop.load_encoder", no_encoder)
+    monkeypatch.setattr("engine.models.text_encoder.load_encoder", no_encoder)
     out = tmp_path / "m"
     rc = main(["train", str(shop), "--out", str(out), "--max-epochs", "2"])
     captured = capsys.readouterr()

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.layout import build_layout
-from engine.rerank import (
+from engine.page.judge import judged_layout
+from engine.page.layout import build_layout
+from engine.page.rerank import (
     Rules,
     Settings,
     greedy_rerank,
@@ -19,7 +20,7 @@ from engine.rerank import (
     rules_from_dict,
     segment_relevance,
 )
-from engine.segments import learned_segments
+from engine.studio.segments import learned_segments
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +106,7 @@ def test_segment_relevance_is_mean_member_score(demo_studio, segment) -> None:
 def test_raising_diversity_raises_ild(demo_studio, segment, method: str) -> None:
     ild = []
     for d in (0.0, 0.5, 1.0):
-        layout = build_layout(demo_studio, segment, Settings(diversity=d, method=method))
+        layout = judged_layout(demo_studio, segment, Settings(diversity=d, method=method))
         ild.append(layout.metrics["ild@10"])
     assert ild[2] > ild[0] + 0.02
     assert ild[1] >= ild[0] - 1e-9
@@ -114,7 +115,7 @@ def test_raising_diversity_raises_ild(demo_studio, segment, method: str) -> None
 def test_raising_long_tail_raises_tail_share(demo_studio, segment) -> None:
     share = []
     for t in (0.0, 0.5, 1.0):
-        layout = build_layout(demo_studio, segment, Settings(long_tail=t))
+        layout = judged_layout(demo_studio, segment, Settings(long_tail=t))
         share.append(layout.metrics["tail_share@10"])
     assert share[2] > share[0]
     assert share[1] >= share[0]
@@ -145,7 +146,7 @@ def test_pins_land_in_their_slots(demo_studio, segment) -> None:
     rel = segment_relevance(studio, segment)
     worst = [str(studio.data.item_ids[i]) for i in np.argsort(rel)[:2]]  # would never make the page
     rules = {"pin": [{"item": worst[0], "row": 1, "slot": 1}, {"item": worst[1], "row": 3, "slot": 4}]}
-    layout = build_layout(studio, segment, Settings(diversity=0.3, rules=rules), evaluate=False)
+    layout = build_layout(studio, segment, Settings(diversity=0.3, rules=rules))
     assert layout.card_at(0, 0).item_id == worst[0]
     assert layout.card_at(2, 3).item_id == worst[1]
     assert "pinned" in layout.card_at(0, 0).badges and layout.card_at(0, 0).why[0].startswith("pinned")

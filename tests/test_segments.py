@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from engine.cli import main
-from engine.segments import (
+from engine.cli.parser import main
+from engine.studio.segments import (
     MIN_SEGMENT_SIZE,
     Segment,
     attribute_agreement,
@@ -70,7 +70,7 @@ def test_attribute_agreement_needs_the_column(demo_studio) -> None:
 @pytest.mark.slow
 def test_within_category_block_removes_category_means(demo_studio) -> None:
     """The taste half of ``profile``: item vectors centred on their category's mean."""
-    from engine.segments import _within_category
+    from engine.studio.segments import _within_category
 
     items = demo_studio.data.items
     within = _within_category(items, demo_studio.item_vectors)

@@ -12,7 +12,7 @@ from dashboard import state as S
 from dashboard import storefront
 from dashboard import views as V
 from dashboard.segment_picker import clustering
-from engine.rerank import Settings
+from engine.page.rerank import Settings
 
 TABLE = ("ndcg@10", "recall@10", "hr@10", "ndcg@40", "recall@40", "tail_share@10", "tail_share@40", "ild@10", "novelty@10", "coverage@40", "avg_price@10")
 AXES = {"ild@10": "Diversity (ILD@10)", "tail_share@40": "Long-tail share of the page", "novelty@10": "Novelty@10", "coverage@40": "Coverage of the page",

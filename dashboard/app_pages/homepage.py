@@ -12,7 +12,7 @@ from dashboard import resources as R
 from dashboard import storefront
 from dashboard import views as V
 from dashboard.segment_picker import clustering
-from engine.rerank import Settings
+from engine.page.rerank import Settings
 
 HEADLINE = ("ndcg@10", "recall@10", "hr@10", "tail_share@10", "ild@10", "novelty@10", "avg_price@10")
 

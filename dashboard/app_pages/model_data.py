@@ -11,7 +11,7 @@ from dashboard import resources as R
 from dashboard import state as S
 from dashboard import training as T
 from dashboard import views as V
-from engine.errors import DataError, ModelError
+from engine.core.errors import DataError, ModelError
 
 ctx = S.context()
 st.title("Model and data")
@@ -95,9 +95,10 @@ else:
     if not same_split:
         st.info(f"No baseline results for this split yet (`{ctx.data_dir}/baselines.json`, protocol {protocol}).")
         if st.button("Evaluate the baselines on this split", key="model_run_baselines"):
-            from engine.heldout import report as make_report
-            from engine.heldout import run_baselines, write_json
-            from engine.protocols import make_split
+            from engine.evaluation.heldout import report as make_report
+            from engine.evaluation.heldout import run_baselines
+            from engine.core.jsonio import write_json
+            from engine.data.splits import make_split
 
             with st.status("Tuning and evaluating the baselines…", expanded=True) as status:
                 try:

@@ -1,0 +1,164 @@
+"""``homepage train``, ``evaluate`` and ``recommend``: the fine-tuned ranker from the command line."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from engine.core.errors import DataError
+
+
+def register(sub, add_split_args) -> None:
+    p = sub.add_parser("train", help="fine-tune the transformer ranker")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--out", type=Path, help="model directory (default DIR/models/<UTC timestamp>)")
+    add_split_args(p)
+    p.add_argument("--max-minutes", type=float, default=None, help="training budget; the best checkpoint so far is kept")
+    p.add_argument("--mode", choices=["top", "full", "frozen"], default="top", help="encoder fine-tuning")
+    p.add_argument("--max-epochs", type=int, default=None)
+    p.add_argument("--encoder", help="BERT-family model folder (default: packaged all-MiniLM-L6-v2, or $HOMEPAGE_ENCODER)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--dim", type=int, default=None, help="vector size")
+    p.add_argument("--event-head", action="store_true", help="multi-task: also predict the next event type")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="fine-tuned vs zero-shot vs baselines on the same split")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--model", type=Path, help="model directory (default: newest under DIR/models)")
+    add_split_args(p, protocol_default=None)
+    p.add_argument("--json", type=Path, required=True)
+    p.add_argument("--models", help="comma-separated subset of finetuned,zero_shot and the baselines")
+    p.add_argument("--no-ild", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("recommend", help="a user's ranked items with titles")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--model", type=Path)
+    p.add_argument("--user", required=True)
+    p.add_argument("--k", type=int, default=20)
+    p.add_argument("--keep-history", action="store_true")
+    p.set_defaults(func=cmd_recommend)
+
+
+def _config(args, data):
+    from engine.training.job import make_config
+
+    return make_config(data, mode=args.mode, seed=args.seed, encoder=args.encoder, event_head=args.event_head, max_epochs=args.max_epochs, dim=args.dim, keep_history=args.keep_history, protocol=args.protocol, test_days=args.test_days)
+
+
+def cmd_train(args) -> None:
+    from tqdm import tqdm
+
+    from engine.cli.common import load_data
+    from engine.models.store import new_model_dir
+    from engine.training.job import train_and_save
+
+    data = load_data(args)
+    config = _config(args, data)
+    if not config.use_text:
+        print(f"{data.name}: items have no real text (titles are placeholders): training the id part only, no encoder")
+    out = args.out or new_model_dir(args.dir)
+    bar = tqdm(total=config.max_epochs, desc="train", unit="epoch", file=sys.stderr)
+
+    def progress(entry: dict) -> None:
+        if entry.get("refit") and entry["epoch"] == 1:  # the refit runs the best epoch count again
+            bar.set_description("refit on train + validation")
+            bar.reset(total=entry["refit_epochs"])
+        postfix = {"step": entry["step"]}
+        if entry["loss"] == entry["loss"]:  # epoch 0, the untrained model, has no loss
+            postfix["loss"] = f"{entry['loss']:.3f}"
+        if not entry.get("refit"):
+            postfix["valid_ndcg"] = f"{entry['valid_ndcg@10']:.4f}"
+        bar.set_postfix(postfix)
+        bar.update(1 if entry["epoch"] > 0 else 0)
+
+    out, manifest, result = train_and_save(
+        data, out, config, protocol=args.protocol, test_days=args.test_days, max_minutes=args.max_minutes,
+        mask_history=not args.keep_history, progress=progress,
+    )
+    bar.close()
+    metrics = manifest["metrics"]
+    print(
+        f"trained in {result.seconds:.0f}s ({result.epochs} epochs, {result.steps} steps, stopped by {result.stopped_by}; "
+        f"best epoch {result.best_epoch}, valid NDCG@10 {result.best_valid_ndcg:.4f}; refit {result.refit})\n"
+        f"test ({manifest['protocol']}): NDCG@10 {metrics['ndcg@10']:.4f} [{metrics['ndcg@10_ci95'][0]:.4f}, {metrics['ndcg@10_ci95'][1]:.4f}], "
+        f"HR@10 {metrics['hr@10']:.4f}, Recall@12 {metrics['recall@12']:.4f}, MAP@12 {metrics['map@12']:.4f}\n"
+        f"model saved to {out}"
+    )
+
+
+def _model_dir(args) -> Path:
+    from engine.models.store import newest_model
+
+    return args.model or newest_model(args.dir)
+
+
+def cmd_evaluate(args) -> None:
+    from tqdm import tqdm
+
+    from engine.models.baselines import BASELINES
+    from engine.cli.common import ild_text_vectors, load_data
+    from engine.evaluation.heldout import EvalContext, evaluate_model, markdown_table, report, run_baselines
+    from engine.core.jsonio import write_json
+    from engine.models.store import load_recommender
+    from engine.data.splits import make_split
+    from engine.models.finetuned import ZeroShot
+
+    data = load_data(args)
+    model_dir = _model_dir(args)
+    rec, manifest = load_recommender(model_dir, data)
+    protocol = args.protocol or manifest.get("protocol", "loo")
+    test_days = args.test_days if args.protocol else (manifest.get("test_days") or args.test_days)
+    split = make_split(data, protocol, test_days)
+    mask = not args.keep_history
+    names = args.models.split(",") if args.models else ["finetuned", "zero_shot", *BASELINES]
+    text_vectors = ild_text_vectors(data, True)
+    ild_vectors = None if args.no_ild else text_vectors
+    ctx = EvalContext.build(split, "test", ild_vectors)
+    models = {}
+    with tqdm(total=len(names), desc="evaluate", unit="model", file=sys.stderr) as bar:
+        if "finetuned" in names:
+            models["finetuned"], _ = evaluate_model(rec.fit(split.fit_data("test")), ctx, mask)
+            models["finetuned"]["fit_seconds"] = manifest.get("training", {}).get("seconds")
+            bar.update(1)
+        if "zero_shot" in names:
+            if text_vectors is None:
+                models["zero_shot"] = {"note": "no item text in this data set: zero-shot needs text"}
+            else:
+                start = time.perf_counter()
+                zs = ZeroShot(text_vectors).fit(split.fit_data("test"))
+                models["zero_shot"], _ = evaluate_model(zs, ctx, mask)
+                models["zero_shot"]["fit_seconds"] = round(time.perf_counter() - start, 3)
+            bar.update(1)
+        base = [n for n in names if n in BASELINES]
+        if base:
+            res, _, _ = run_baselines(split, base, mask_history=mask, item_vectors=ild_vectors, progress=lambda n: bar.update(1))
+            models.update(res)
+    out = report(data.name, split, ctx, models, mask)
+    out["model_dir"] = str(model_dir)
+    print(f"{data.name}: {protocol}, {out['n_users']:,} evaluated users, history {'masked' if mask else 'kept'}")
+    print(markdown_table({k: v for k, v in models.items() if "note" not in v}))
+    write_json(out, args.json)
+    print(f"wrote {args.json}")
+
+
+def cmd_recommend(args) -> None:
+    from engine.cli.common import load_data
+    from engine.models.store import load_recommender
+    from engine.data.splits import FitData
+
+    data = load_data(args)
+    rec, _ = load_recommender(_model_dir(args), data)
+    if args.user not in data.user_index:
+        raise DataError(f"{data.root}: user {args.user!r} has no interactions")
+    rec.fit(FitData(data.interactions, data.n_users, data.n_items))
+    uidx = np.array([data.user_index[args.user]])
+    items, scores = rec.rank(uidx, args.k, mask_history=not args.keep_history)
+    cols = [c for c in ("item_id", "title", "category", "price") if c in data.items.columns]
+    table = data.items.iloc[items[0]][cols].copy()
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    table["score"] = np.round(scores[0], 3)
+    print(table.to_string(index=False))

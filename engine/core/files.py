@@ -1,0 +1,90 @@
+"""Atomic writes: a file goes to a temporary sibling and is renamed into place; a directory is
+staged whole beside its target and swapped in with one rename, the old one kept until the new one
+is there. Every writer of the project goes through here, so a failed or killed command leaves
+what was saved before as it was."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary sibling of ``path``, then rename it over ``path``.
+
+    Args:
+        path: the file to write.
+        write: writes the whole file to the path it is given.
+
+    Returns:
+        ``path`` as a Path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + "".join(path.suffixes), dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def new_stage(out_dir: str | Path, tag: str = "tmp") -> Path:
+    """An empty staging directory beside ``out_dir`` (same filesystem, so a rename can place it)."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.{tag}-", dir=out_dir.parent))
+
+
+def swap_in(stage: Path, out_dir: str | Path) -> Path:
+    """Put the finished directory ``stage`` at ``out_dir``: the old one, if any, is moved aside,
+    the stage renamed into place, and only then the old one removed."""
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        backup = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+        shutil.rmtree(backup, ignore_errors=True)
+        os.replace(out_dir, backup)
+        try:
+            os.replace(stage, out_dir)
+        except BaseException:
+            os.replace(backup, out_dir)
+            raise
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        os.replace(stage, out_dir)
+    return out_dir
+
+
+@contextlib.contextmanager
+def staged_directory(out_dir: str | Path, tag: str = "tmp") -> Iterator[Path]:
+    """Yield a staging directory; on success it replaces ``out_dir`` whole, on error it is removed.
+
+    Example:
+        with staged_directory(model_dir) as stage:
+            (stage / "config.json").write_text(...)
+    """
+    stage = new_stage(out_dir, tag)
+    try:
+        yield stage
+        swap_in(stage, out_dir)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise

@@ -1,0 +1,409 @@
+"""The data-directory contract: load, validate and atomically write items, interactions and users."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import shutil
+import tempfile
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.core.constants import (
+    EVENT_COL,
+    INTERACTION_REQUIRED,
+    ITEM_COL,
+    ITEM_REQUIRED,
+    TIME_COL,
+    TITLE_COL,
+    USER_COL,
+    WEIGHT_COL,
+)
+from engine.core.errors import DataError
+
+TABLES = ("items", "interactions", "users")
+_SHOW_ROWS = 5  # how many offending rows an error message lists
+
+
+@dataclass
+class Dataset:
+    """One loaded data directory.
+
+    Attributes:
+        root: the data directory.
+        name: a short name (the directory's name).
+        items: one row per item, row position == item index; columns item_id, title and the optional
+            catalogue columns.
+        interactions: one row per event ordered by time (ties kept in file order), with integer
+            columns ``uidx`` and ``iidx`` beside user_id, item_id, timestamp (datetime64), event, weight.
+        users: optional user attributes, one row per user_id (not reordered).
+        user_ids: user id per user index.
+    """
+
+    root: Path
+    name: str
+    items: pd.DataFrame
+    interactions: pd.DataFrame
+    users: pd.DataFrame | None
+    user_ids: np.ndarray
+    item_index: dict[str, int] = field(repr=False)
+    user_index: dict[str, int] = field(repr=False)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        return self.items[ITEM_COL].to_numpy()
+
+    def fingerprint(self) -> str:
+        """A short hash of the item ids and the interactions, to tie a trained model to its data."""
+        h = hashlib.sha256()
+        h.update("\x1f".join(self.items[ITEM_COL].tolist()).encode())
+        h.update(self.interactions["uidx"].to_numpy(np.int64).tobytes())
+        h.update(self.interactions["iidx"].to_numpy(np.int64).tobytes())
+        h.update(self.interactions[TIME_COL].to_numpy("datetime64[s]").astype(np.int64).tobytes())
+        h.update("\x1f".join(map(str, self.user_ids)).encode())
+        return h.hexdigest()[:16]
+
+    def has_text(self) -> bool:
+        """False where titles are placeholders (``item <id>``), as in the Beauty benchmark."""
+        titles = self.items[TITLE_COL].astype(str)
+        placeholder = titles.str.fullmatch(r"item \S+")
+        return not bool(placeholder.all())
+
+    def image_path(self, item_index: int) -> Path | None:
+        """The local image file of an item, resolved inside the data directory, or None."""
+        if "image" not in self.items.columns:
+            return None
+        value = self.items["image"].iat[item_index]
+        if not isinstance(value, str) or not value or value.startswith(("http://", "https://")):
+            return None
+        path = (self.root / value).resolve()
+        root = self.root.resolve()
+        if root not in path.parents or not path.is_file():
+            return None
+        return path
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading
+
+
+def _table_path(root: Path, table: str, required: bool) -> Path | None:
+    for suffix in (".parquet", ".csv"):
+        path = root / f"{table}{suffix}"
+        if path.exists():
+            return path
+    if required:
+        raise DataError(f"{root}: no {table}.csv or {table}.parquet in the data directory")
+    return None
+
+
+def _read_table(path: Path, encoding: str) -> pd.DataFrame:
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
+    if path.suffix == ".parquet":
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several types for broken files
+            raise DataError(f"{path}: not a readable parquet file ({exc})") from exc
+        return frame
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding=encoding)
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}: byte {exc.start} is not valid {encoding} text; re-save the file as UTF-8 or "
+            f"pass the file's encoding (for example --encoding latin-1)"
+        ) from exc
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"{path}: the file is empty") from exc
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path}: not a readable CSV file ({exc})") from exc
+    return frame
+
+
+def _rows(frame: pd.DataFrame, mask: np.ndarray, path: Path) -> str:
+    """File line numbers (header = line 1) of the first offending rows, for error messages.
+
+    Rows are named by the frame's index labels, which stay the file's row numbers while a table is
+    validated (subsets such as the non-empty created_at values keep their labels).
+    """
+    positions = np.asarray(frame.index[np.asarray(mask, dtype=bool)][:_SHOW_ROWS], dtype=np.int64)
+    if path.suffix == ".csv":
+        return ", ".join(str(p + 2) for p in positions) + " (file lines)"
+    return ", ".join(str(p) for p in positions) + " (row numbers from 0)"
+
+
+def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{path}: missing required column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns))}"
+        )
+    if frame.empty:
+        raise DataError(f"{path}: the file has a header but no rows")
+
+
+def _require_values(frame: pd.DataFrame, column: str, path: Path) -> None:
+    empty = frame[column].isna().to_numpy()
+    if empty.any():
+        raise DataError(f"{path}: column {column} is empty in {int(empty.sum())} row(s), first at {_rows(frame, empty, path)}")
+
+
+def parse_timestamps(values: pd.Series, path: Path, column: str = TIME_COL) -> pd.Series:
+    """ISO dates/datetimes or unix seconds to naive datetime64[ns] (UTC where an offset is given); names the first bad rows."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = pd.to_datetime(values)
+    else:
+        text = values.astype(str).str.strip()
+        numeric = pd.to_numeric(text, errors="coerce")
+        if numeric.notna().all():
+            parsed = pd.to_datetime(numeric, unit="s", errors="coerce")
+        else:
+            # utc=True: values with different offsets (or some with and some without) parse to one
+            # time line instead of raising; naive values are taken as UTC.
+            parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    # datetime64[ns] spans 1677-09-21 .. 2262-04-11; unix milliseconds read as seconds land far outside.
+    bad = (parsed.isna() | (parsed < pd.Timestamp.min) | (parsed > pd.Timestamp.max)).to_numpy()
+    if bad.any():
+        frame = values.to_frame()
+        examples = values[bad].head(3).tolist()
+        raise DataError(
+            f"{path}: column {column} has {int(bad.sum())} value(s) that are not ISO dates/datetimes "
+            f"or unix seconds between 1677 and 2262, first at {_rows(frame, bad, path)}: {examples}"
+        )
+    return parsed.astype("datetime64[ns]")
+
+
+def check_image_path(value: str, item_id: str, path: Path) -> None:
+    """Refuse image references that leave the data directory or use a scheme other than http(s)."""
+    if value.startswith(("http://", "https://")):
+        return
+    if "://" in value or value.lower().startswith(("file:", "data:", "javascript:")):
+        raise DataError(f"{path}: item {item_id!r}, column image: only http(s) URLs or paths inside the data directory are allowed, got {value!r}")
+    normal = posixpath.normpath(value.replace("\\", "/"))
+    if normal.startswith("/") or normal == ".." or normal.startswith("../") or (len(value) > 1 and value[1] == ":"):
+        raise DataError(f"{path}: item {item_id!r}, column image: the path {value!r} leaves the data directory")
+
+
+def _load_items(root: Path, encoding: str) -> pd.DataFrame:
+    path = _table_path(root, "items", required=True)
+    items = _read_table(path, encoding)
+    _require_columns(items, ITEM_REQUIRED, path)
+    _require_values(items, ITEM_COL, path)
+    items[ITEM_COL] = items[ITEM_COL].astype(str)
+    items[TITLE_COL] = items[TITLE_COL].fillna("").astype(str)
+    dup = items[ITEM_COL].duplicated(keep="first").to_numpy()
+    if dup.any():
+        ids = items.loc[dup, ITEM_COL].head(3).tolist()
+        raise DataError(f"{path}: column {ITEM_COL} has {int(dup.sum())} duplicate id(s) {ids}, first at {_rows(items, dup, path)}")
+    if "price" in items.columns:
+        price = pd.to_numeric(items["price"], errors="coerce")
+        bad = (price.isna() & items["price"].notna()).to_numpy()
+        if bad.any():
+            raise DataError(f"{path}: column price is not a number in {int(bad.sum())} row(s), first at {_rows(items, bad, path)}")
+        items["price"] = price.astype(float)
+    if "created_at" in items.columns:
+        present = items["created_at"].notna()
+        parsed = pd.Series(pd.NaT, index=items.index, dtype="datetime64[ns]")
+        if present.any():
+            parsed[present] = parse_timestamps(items.loc[present, "created_at"], path, "created_at")
+        items["created_at"] = parsed
+    if "image" in items.columns:
+        for item_id, value in zip(items[ITEM_COL], items["image"]):
+            if isinstance(value, str) and value:
+                check_image_path(value, item_id, path)
+    for column in ("category", "brand", "description", "color"):
+        if column in items.columns:
+            items[column] = items[column].fillna("").astype(str)
+    return items.reset_index(drop=True)
+
+
+def _load_interactions(root: Path, item_index: dict[str, int], encoding: str, drop_unknown: bool) -> pd.DataFrame:
+    path = _table_path(root, "interactions", required=True)
+    inter = _read_table(path, encoding)
+    _require_columns(inter, INTERACTION_REQUIRED, path)
+    for column in INTERACTION_REQUIRED:
+        _require_values(inter, column, path)
+    inter[USER_COL] = inter[USER_COL].astype(str)
+    inter[ITEM_COL] = inter[ITEM_COL].astype(str)
+    iidx = inter[ITEM_COL].map(item_index)
+    unknown = iidx.isna().to_numpy()
+    if unknown.any():
+        n = int(unknown.sum())
+        ids = inter.loc[unknown, ITEM_COL].head(3).tolist()
+        where = _rows(inter, unknown, path)
+        if not drop_unknown:
+            raise DataError(
+                f"{path}: column {ITEM_COL}: {n} interaction(s) name items missing from the catalogue "
+                f"(e.g. {ids}), first at {where}; pass --drop-unknown to drop them"
+            )
+        warnings.warn(f"{path}: dropped {n} interaction(s) with unknown {ITEM_COL} (e.g. {ids})", stacklevel=2)
+        # Keep the file's row labels, so that later messages still name the right lines.
+        inter = inter.loc[~unknown]
+        iidx = iidx[~unknown]
+        if inter.empty:
+            raise DataError(f"{path}: no interaction is left after dropping unknown items")
+    inter[TIME_COL] = parse_timestamps(inter[TIME_COL], path)
+    inter["iidx"] = iidx.astype(np.int64).to_numpy()
+    if EVENT_COL in inter.columns:
+        inter[EVENT_COL] = inter[EVENT_COL].fillna("").astype(str).str.lower()
+    if WEIGHT_COL in inter.columns:
+        weight = pd.to_numeric(inter[WEIGHT_COL], errors="coerce")
+        bad = weight.isna().to_numpy()
+        if bad.any():
+            raise DataError(f"{path}: column {WEIGHT_COL} is not a number in {int(bad.sum())} row(s), first at {_rows(inter, bad, path)}")
+        inter[WEIGHT_COL] = weight.astype(float)
+    # Time order with ties kept in file order (a stable sort).
+    inter = inter.sort_values(TIME_COL, kind="stable").reset_index(drop=True)
+    return inter
+
+
+def load_dataset(root: str | Path, *, drop_unknown: bool = False, encoding: str = "utf-8") -> Dataset:
+    """Load and validate a data directory.
+
+    Args:
+        root: directory holding items.csv|parquet, interactions.csv|parquet and optionally users.csv|parquet.
+        drop_unknown: drop interactions whose item is not in the catalogue (with a warning) instead of failing.
+        encoding: text encoding of the CSV files.
+
+    Returns:
+        The typed :class:`Dataset`, interactions ordered by time.
+
+    Raises:
+        DataError: naming the file, the column and the first offending rows.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a data directory")
+    items = _load_items(root, encoding)
+    item_index = {item_id: i for i, item_id in enumerate(items[ITEM_COL])}
+    inter = _load_interactions(root, item_index, encoding, drop_unknown)
+    # User index in order of first appearance in time.
+    codes, uniques = pd.factorize(inter[USER_COL], sort=False)
+    inter["uidx"] = codes.astype(np.int64)
+    user_ids = np.asarray(uniques, dtype=object)
+    users = None
+    users_path = _table_path(root, "users", required=False)
+    if users_path is not None:
+        users = _read_table(users_path, encoding)
+        _require_columns(users, (USER_COL,), users_path)
+        users[USER_COL] = users[USER_COL].astype(str)
+    return Dataset(
+        root=root,
+        name=root.resolve().name,
+        items=items,
+        interactions=inter,
+        users=users,
+        user_ids=user_ids,
+        item_index=item_index,
+        user_index={u: i for i, u in enumerate(user_ids)},
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing
+
+
+def _stage_dir(out_dir: Path) -> Path:
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+
+
+def _place_image(source: Path | bytes, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(source, (bytes, bytearray)):
+        target.write_bytes(source)
+        return
+    try:
+        os.link(source, target)  # cheap when on the same filesystem
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def commit_staged(stage: Path, out_dir: Path) -> None:
+    """Move every file of a finished staging directory into out_dir, one atomic rename each.
+
+    Files of out_dir that the stage does not hold (a ``models/`` folder, say) are kept.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for source in sorted(stage.rglob("*")):
+        if source.is_dir():
+            continue
+        target = out_dir / source.relative_to(stage)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def write_dataset(
+    out_dir: str | Path,
+    items: pd.DataFrame,
+    interactions: pd.DataFrame,
+    users: pd.DataFrame | None = None,
+    images: Mapping[str, Path | bytes] | None = None,
+    fmt: str = "csv",
+    extra_files: Mapping[str, str] | None = None,
+) -> Path:
+    """Write a data directory in the project format, all or nothing.
+
+    Everything is written to a temporary sibling directory first and moved into place only when
+    complete, so a failure leaves ``out_dir`` as it was.
+
+    Args:
+        out_dir: the data directory to write.
+        items: catalogue with item_id and title (plus optional columns).
+        interactions: user_id, item_id, timestamp (plus optional event, weight).
+        users: optional user attributes.
+        images: relative path inside out_dir (e.g. ``images/123.jpg``) -> source file or raw bytes.
+        fmt: ``csv`` or ``parquet``.
+        extra_files: relative path -> text (a README.md describing the source, say).
+
+    Returns:
+        The output directory.
+    """
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"fmt must be csv or parquet, got {fmt!r}")
+    out_dir = Path(out_dir)
+    _require_columns(items, ITEM_REQUIRED, Path("items"))
+    _require_columns(interactions, INTERACTION_REQUIRED, Path("interactions"))
+    stage = _stage_dir(out_dir)
+    try:
+        tables = {"items": items, "interactions": interactions, "users": users}
+        for name, frame in tables.items():
+            if frame is None:
+                continue
+            if fmt == "csv":
+                frame.to_csv(stage / f"{name}.csv", index=False)
+            else:
+                frame.to_parquet(stage / f"{name}.parquet", index=False)
+        for rel, source in (images or {}).items():
+            check_image_path(rel, rel, Path("images"))
+            _place_image(source, stage / rel)
+        for rel, text in (extra_files or {}).items():
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            (stage / rel).write_text(text)
+        # The other format of a table must not shadow the new one.
+        for name in TABLES:
+            other = out_dir / f"{name}.{'parquet' if fmt == 'csv' else 'csv'}"
+            if (stage / f"{name}.{fmt}").exists() and other.exists():
+                other.unlink()
+        commit_staged(stage, out_dir)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return out_dir

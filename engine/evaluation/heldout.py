@@ -1,0 +1,188 @@
+"""Held-out evaluation of recommenders: tuning on validation, full-ranking metrics on test, JSON report."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine.evaluation import metrics as M
+from engine.models.baselines import BASELINES, Recommender
+from engine.core.constants import DEFAULT_K, HEAD_SHARE, MAP_K
+from engine.data.splits import Split
+
+EVAL_BATCH = 2048  # users scored at once: bounds memory to EVAL_BATCH x n_items floats
+LIST_K = max(DEFAULT_K, MAP_K)
+
+
+@dataclass
+class EvalContext:
+    """Everything metrics need for one stage of a split, computed once and shared by all models."""
+
+    stage: str
+    users: np.ndarray
+    targets: list[np.ndarray]
+    n_items: int
+    n_train_users: int
+    item_counts: np.ndarray
+    item_user_counts: np.ndarray
+    is_tail: np.ndarray
+    item_vectors: np.ndarray | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, split: Split, stage: str, item_vectors: np.ndarray | None = None) -> "EvalContext":
+        fit = split.fit_data(stage)
+        users, targets = split.targets(stage)
+        counts = fit.item_counts()
+        return cls(
+            stage=stage,
+            users=users,
+            targets=targets,
+            n_items=split.n_items,
+            n_train_users=int(fit.interactions["uidx"].nunique()),
+            item_counts=counts,
+            item_user_counts=fit.item_user_counts(),
+            is_tail=M.head_tail_split(counts, HEAD_SHARE),
+            item_vectors=item_vectors,
+        )
+
+
+def recommend_lists(model, users: np.ndarray, k: int = LIST_K, mask_history: bool = True, batch: int = EVAL_BATCH) -> np.ndarray:
+    """Top-k item lists for many users, scored in batches: (U, k) int."""
+    out = []
+    for start in range(0, len(users), batch):
+        items, _ = model.rank(users[start : start + batch], k, mask_history=mask_history)
+        out.append(items)
+    return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
+
+
+def list_metrics(recs: np.ndarray, ctx: EvalContext, k: int = DEFAULT_K) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Aggregate metrics of top-k lists (the JSON keys) plus per-user accuracy arrays for bootstraps."""
+    acc = M.accuracy_per_user(recs, ctx.targets, k)
+    acc_map = M.accuracy_per_user(recs, ctx.targets, MAP_K)
+    out = {
+        f"ndcg@{k}": float(acc["ndcg"].mean()),
+        f"recall@{k}": float(acc["recall"].mean()),
+        f"hr@{k}": float(acc["hr"].mean()),
+        f"mrr@{k}": float(acc["mrr"].mean()),
+        f"map@{MAP_K}": float(acc_map["map"].mean()),
+        f"recall@{MAP_K}": float(acc_map["recall"].mean()),
+        f"coverage@{k}": M.coverage_at_k(recs, ctx.n_items, k),
+        f"tail_share@{k}": M.tail_share_at_k(recs, ctx.is_tail, k),
+        f"novelty@{k}": M.novelty_at_k(recs, ctx.item_user_counts, ctx.n_train_users, k),
+        f"avg_popularity@{k}": M.avg_popularity_at_k(recs, ctx.item_counts, k),
+        f"gini@{k}": M.gini_at_k(recs, ctx.n_items, k),
+        f"ild@{k}": M.ild_at_k(recs, ctx.item_vectors, k),
+    }
+    lo, hi = M.bootstrap_ci(acc["ndcg"]) if len(acc["ndcg"]) > 1 else (out[f"ndcg@{k}"],) * 2
+    out[f"ndcg@{k}_ci95"] = [float(lo), float(hi)]
+    per_user = {f"ndcg@{k}": acc["ndcg"], f"recall@{MAP_K}": acc_map["recall"], f"map@{MAP_K}": acc_map["map"], f"hr@{k}": acc["hr"]}
+    return out, per_user
+
+
+def evaluate_model(model, ctx: EvalContext, mask_history: bool = True) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Rank every evaluated user's full catalogue and score the lists."""
+    start = time.perf_counter()
+    recs = recommend_lists(model, ctx.users, LIST_K, mask_history)
+    result, per_user = list_metrics(recs, ctx)
+    result["eval_seconds"] = round(time.perf_counter() - start, 3)
+    return result, per_user
+
+
+def tune_and_fit(make: Callable[[], Recommender], split: Split, valid_ctx: EvalContext | None, mask_history: bool = True) -> tuple[Recommender, dict]:
+    """Pick the parameter-grid point with the best validation NDCG@10, then refit on train + valid.
+
+    Returns:
+        (model fitted on the test stage's data, info with chosen params, validation scores and fit_seconds).
+    """
+    proto = make()
+    grid = proto.param_grid
+    info: dict = {"params": {}}
+    start = time.perf_counter()
+    if grid and valid_ctx is not None and len(valid_ctx.users):
+        names = list(grid)
+        scores = {}
+        for values in itertools.product(*(grid[n] for n in names)):
+            model = make()
+            for name, value in zip(names, values):
+                setattr(model, name, value)
+            model.fit(split.fit_data("valid"))
+            res, _ = evaluate_model(model, valid_ctx, mask_history)
+            scores[values] = res[f"ndcg@{DEFAULT_K}"]
+        best = max(scores, key=lambda v: (scores[v], -list(scores).index(v)))
+        info["params"] = dict(zip(names, best))
+        info["valid_ndcg@10"] = {"/".join(map(str, v)): round(s, 5) for v, s in scores.items()}
+    model = make()
+    for name, value in info["params"].items():
+        setattr(model, name, value)
+    model.fit(split.fit_data("test"))
+    info["fit_seconds"] = round(time.perf_counter() - start, 3)
+    if not info["params"]:
+        info["params"] = model.get_params()
+    return model, info
+
+
+def run_baselines(
+    split: Split,
+    names: Iterable[str] = tuple(BASELINES),
+    *,
+    mask_history: bool = True,
+    item_vectors: np.ndarray | None = None,
+    progress: Callable[[str], None] | None = None,  # called after each model
+) -> tuple[dict[str, dict], dict[str, dict[str, np.ndarray]], EvalContext]:
+    """Tune, fit and evaluate baselines on a split's test stage.
+
+    Returns:
+        (metrics by model name, per-user accuracy arrays by model name, the test context).
+    """
+    test_ctx = EvalContext.build(split, "test", item_vectors)
+    valid_ctx = EvalContext.build(split, "valid", item_vectors)
+    results, per_user = {}, {}
+    for name in names:
+        model, info = tune_and_fit(BASELINES[name], split, valid_ctx, mask_history)
+        res, pu = evaluate_model(model, test_ctx, mask_history)
+        res.update(info)
+        results[name], per_user[name] = res, pu
+        if progress:
+            progress(name)
+    return results, per_user, test_ctx
+
+
+def report(dataset: str, split: Split, ctx: EvalContext, models: dict[str, dict], mask_history: bool) -> dict:
+    """The JSON report every command writes (keys are a contract with other tools)."""
+    return {
+        "dataset": dataset,
+        "protocol": split.protocol,
+        "k": DEFAULT_K,
+        "n_users": int(len(ctx.users)),
+        "n_items": int(split.n_items),
+        "masked_history": mask_history,
+        "split": split.describe(),
+        "models": models,
+    }
+
+
+def markdown_table(models: dict[str, dict], keys: tuple[str, ...] = ("ndcg@10", "recall@10", "hr@10", "map@12", "coverage@10", "tail_share@10", "novelty@10", "ild@10", "gini@10", "fit_seconds")) -> str:
+    """A markdown table of models x metrics, for the terminal and the README."""
+    lines = ["| model | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for name, res in models.items():
+        cells = []
+        for key in keys:
+            value = res.get(key)
+            if value is None:
+                cells.append("–")
+            elif key == "ndcg@10" and "ndcg@10_ci95" in res:
+                lo, hi = res["ndcg@10_ci95"]
+                cells.append(f"{value:.4f} [{lo:.4f}, {hi:.4f}]")
+            elif key.endswith("seconds"):
+                cells.append(f"{value:.1f}")
+            else:
+                cells.append(f"{value:.4f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Recommenders: top-k selection, classical baselines, the pretrained text encoder, the two-tower ranker and its saved form."""

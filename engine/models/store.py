@@ -1,0 +1,178 @@
+"""A trained model as a directory: config, safetensors weights, item index and vectors, manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from engine.core.constants import ITEM_COL
+from engine.data.tables import Dataset
+from engine.core.errors import ModelError
+from engine.core.jsonio import json_text
+from engine.models.two_tower import Ranker, RankerConfig, TextTower
+from engine.models.finetuned import FineTunedRecommender
+
+FILES = ("config.json", "model.safetensors", "item_index.parquet", "item_vectors.npy", "manifest.json")
+ENCODER_PREFIX = "encoder."
+
+
+def models_root(data_dir: str | Path) -> Path:
+    return Path(data_dir) / "models"
+
+
+def new_model_dir(data_dir: str | Path) -> Path:
+    """``DIR/models/<UTC timestamp>/`` for a model trained without ``--out``."""
+    return models_root(data_dir) / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def newest_model(data_dir: str | Path) -> Path:
+    """The most recent complete model under ``DIR/models``."""
+    root = models_root(data_dir)
+    found = sorted(p for p in root.glob("*") if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").exists()) if root.exists() else []
+    if not found:
+        raise ModelError(f"{root}: no trained model; run `homepage train {data_dir}` first or pass --model")
+    return found[-1]
+
+
+def _versions() -> dict:
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "numpy": np.__version__, "python": platform.python_version()}
+
+
+def save_model(out_dir: str | Path, model: Ranker, tower: TextTower | None, data: Dataset, manifest: dict) -> Path:
+    """Write the model directory to a temporary name, then rename it into place.
+
+    Weights: the ranker's parameters and buffers, plus the encoder's fine-tuned parameters under
+    ``encoder.`` (the frozen rest is the pretrained encoder named in the config).
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        if tower is not None:
+            for name, p in tower.encoder.named_parameters():
+                if p.requires_grad:
+                    tensors[ENCODER_PREFIX + name] = p.detach().contiguous()
+        save_file(tensors, str(stage / "model.safetensors"))
+        (stage / "config.json").write_text(model.config.to_json())
+        pd.DataFrame({ITEM_COL: data.item_ids.astype(str)}).to_parquet(stage / "item_index.parquet", index=False)
+        with torch.no_grad():
+            np.save(stage / "item_vectors.npy", model.item_vectors().numpy().astype(np.float32))
+        manifest = {
+            **manifest,
+            "data_fingerprint": data.fingerprint(),
+            "dataset": data.name,
+            "n_items": data.n_items,
+            "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": _versions(),
+            "format": 1,
+        }
+        (stage / "manifest.json").write_text(json_text(manifest, fallback=str))
+        if out_dir.exists():
+            backup = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+            os.replace(out_dir, backup)
+            os.replace(stage, out_dir)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(stage, out_dir)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def read_manifest(model_dir: str | Path) -> dict:
+    path = Path(model_dir) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ModelError(f"{model_dir}: not a model directory (no manifest.json)") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}: corrupted manifest ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise ModelError(f"{path}: corrupted manifest (a JSON object expected, got {type(manifest).__name__})")
+    return manifest
+
+
+def load_model(model_dir: str | Path, data: Dataset | None = None) -> tuple[Ranker, np.ndarray, dict]:
+    """Load a model directory, checking it is whole and (when data is given) trained on that data.
+
+    Returns:
+        (ranker in eval mode, item vectors (I, D), manifest).
+
+    Raises:
+        ModelError: a missing file, corrupted weights, or a data fingerprint that does not match.
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelError(f"{model_dir}: no such model directory")
+    missing = [f for f in FILES if not (model_dir / f).exists()]
+    if missing:
+        raise ModelError(f"{model_dir}: incomplete model directory, missing {', '.join(missing)}")
+    manifest = read_manifest(model_dir)
+    if data is not None and manifest.get("data_fingerprint") != data.fingerprint():
+        raise ModelError(
+            f"{model_dir}: trained on data with fingerprint {manifest.get('data_fingerprint')} "
+            f"({manifest.get('dataset')}), but {data.root} has fingerprint {data.fingerprint()}; "
+            f"train a model on this data with `homepage train {data.root}`"
+        )
+    n_items = manifest.get("n_items")
+    if not isinstance(n_items, int) or isinstance(n_items, bool) or n_items < 1:
+        raise ModelError(f"{model_dir / 'manifest.json'}: corrupted manifest (n_items is {n_items!r}, not a positive integer)")
+    try:
+        values = json.loads((model_dir / "config.json").read_text())
+        if not isinstance(values, dict):
+            raise TypeError(f"a JSON object expected, got {type(values).__name__}")
+        config = RankerConfig.from_dict(values)
+    except (json.JSONDecodeError, OSError, TypeError, ValueError) as exc:
+        raise ModelError(f"{model_dir / 'config.json'}: corrupted config ({exc})") from exc
+    try:
+        tensors = load_file(str(model_dir / "model.safetensors"))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"{model_dir / 'model.safetensors'}: corrupted weights ({exc})") from exc
+    ranker_state = {k: v for k, v in tensors.items() if not k.startswith(ENCODER_PREFIX)}
+    text_dim = ranker_state["text_table"].shape[1] if "text_table" in ranker_state else 1
+    try:
+        model = Ranker(config, n_items, text_dim=text_dim)
+        model.load_state_dict(ranker_state)
+    except (RuntimeError, ValueError) as exc:
+        detail = " ".join(str(exc).split("\n")[:2]).strip()  # the first mismatches, not a page of them
+        raise ModelError(f"{model_dir}: model.safetensors does not fit config.json ({detail})") from exc
+    try:
+        vectors = np.load(model_dir / "item_vectors.npy", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ModelError(f"{model_dir / 'item_vectors.npy'}: corrupted item vectors ({exc})") from exc
+    try:
+        index = pd.read_parquet(model_dir / "item_index.parquet")[ITEM_COL].astype(str).to_numpy()
+    except Exception as exc:  # pyarrow raises several types for broken files
+        raise ModelError(f"{model_dir / 'item_index.parquet'}: corrupted item index ({exc})") from exc
+    if len(index) != n_items or (data is not None and not np.array_equal(index, data.item_ids.astype(str))):
+        raise ModelError(f"{model_dir / 'item_index.parquet'}: the item index does not match the manifest or the data's catalogue")
+    if vectors.shape != (n_items, config.dim):
+        raise ModelError(f"{model_dir}: item_vectors.npy has shape {vectors.shape}, expected ({n_items}, {config.dim})")
+    model.eval()
+    return model, vectors, manifest
+
+
+def load_recommender(model_dir: str | Path, data: Dataset) -> tuple[FineTunedRecommender, dict]:
+    """A ready :class:`FineTunedRecommender` (histories not yet attached: call ``fit``)."""
+    model, vectors, manifest = load_model(model_dir, data)
+    return FineTunedRecommender(model, vectors), manifest
+
+
+def config_dict(config: RankerConfig) -> dict:
+    return asdict(config)

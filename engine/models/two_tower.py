@@ -1,0 +1,251 @@
+"""The fine-tuned two-tower ranker: a pretrained text encoder for items, a small transformer for users.
+
+Item vector  v_i = W t_i + warm_i * e_i
+    t_i: mean-pooled all-MiniLM-L6-v2 vector of the item's text (title, category, brand, colour,
+         the start of the description); the encoder's top layers are fine-tuned (mode ``top``),
+         all of it (``full``) or none (``frozen``).
+    e_i: a learned item-id embedding, zero for items with no training interaction (warm_i = 0), so a
+         new item is scored from its text alone.
+User vector  u = BertModel(v_{h_1} .. v_{h_L})[last]   (causal, most recent item last, L <= 50)
+             or, with ``user_residual``, u = mean(v_{h_1} .. v_{h_L}) + O BertModel(...)[last] with O
+             zero at the start, so training starts from the zero-shot ranking and learns a correction
+Score        s(u, i) = u . v_i   (divided by ``temperature`` in the training softmax)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import BertConfig, BertModel
+
+from engine.models.text_encoder import mean_pool
+
+ENCODER_MODES = ("top", "full", "frozen")
+
+
+@dataclass
+class RankerConfig:
+    """Every hyperparameter of the ranker; saved as config.json beside the weights."""
+
+    encoder_path: str | None = None  # BERT-family model folder; None = the packaged all-MiniLM-L6-v2
+    mode: str = "top"  # encoder fine-tuning: "top" (last layers), "full" or "frozen"
+    top_layers: int = 1  # layers fine-tuned in "top" mode
+    use_text: bool = True  # False for data without real item text (Beauty): id embeddings only
+    use_id: bool = True  # learned item-id embeddings beside the text vector
+    id_dropout: float = 0.0  # share of items whose id embedding is dropped per training step, so text alone must rank (cold start; DropoutNet, Volkovs et al. 2017)
+    id_init: str = "svd"  # id-only models: start id embeddings from an SVD of the user x item matrix ("random" = N(0, 0.1))
+    user_residual: bool = False  # user vector = mean of history item vectors + a zero-initialised transformer correction
+    text_init: str = "random"  # text projection W: "random" or "pca" (the text table's top principal directions, so W t_i . W t_j ~ t_i . t_j)
+    text_max_len: int = 32  # tokens of item text
+    dim: int = 128  # item and user vector size
+    user_layers: int = 2  # transformer layers of the user tower
+    user_heads: int = 2  # attention heads of the user tower
+    max_len: int = 50  # most recent history items the user tower reads
+    dropout: float = 0.2  # dropout in the user tower and on item vectors
+    n_negatives: int = 512  # uniformly sampled negatives shared by a batch (plus in-batch targets); 0 = full softmax over every item
+    temperature: float = 1.0  # softmax temperature on inner products
+    batch_size: int = 128  # user sequences per step
+    lr: float = 3e-4  # AdamW learning rate of the towers (1e-3 peaked after one epoch on the demo store)
+    encoder_lr: float = 1e-5  # AdamW learning rate of fine-tuned encoder layers (5e-5 drifted the table)
+    weight_decay: float = 0.01  # AdamW weight decay
+    encoder_items_per_step: int = 48  # items re-encoded with gradient per step (top/full modes)
+    max_epochs: int = 60  # upper bound on epochs (passes over the training users)
+    min_steps_per_epoch: int = 40  # small data sets repeat passes until an epoch has this many steps
+    patience: int = 4  # epochs without validation NDCG@10 gain before stopping
+    refit: bool = False  # then train again on train + validation for the best epoch count (the temporal protocol's newest days)
+    collapse_repeats: bool = True  # a run of events on one item (view, cart, purchase) reads as one item
+    train_on_repeats: bool = False  # also learn to predict items the user already had (False suits masked evaluation)
+    event_head: bool = False  # multi-task: also predict the next event type (purchase vs view ...)
+    n_events: int = 0  # number of event types (set from the data when event_head is on)
+    seed: int = 42  # seeds torch and numpy
+
+    def __post_init__(self):
+        if self.mode not in ENCODER_MODES:
+            raise ValueError(f"mode must be one of {ENCODER_MODES}, got {self.mode!r}")
+        if self.text_init not in ("random", "pca"):
+            raise ValueError(f"text_init must be 'random' or 'pca', got {self.text_init!r}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RankerConfig":
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in values.items() if k in known}
+        # Models saved before a field existed behaved as if it were off.
+        values.setdefault("collapse_repeats", False)
+        return cls(**values)
+
+
+class TextTower(nn.Module):
+    """The pretrained encoder as item tower: cached lower layers, fine-tuned top layers.
+
+    In ``top`` mode the hidden states below the fine-tuned layers are computed once (no gradient)
+    and cached, so re-encoding an item costs only the top layers.
+    """
+
+    def __init__(self, encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, mode: str, top_layers: int):
+        super().__init__()
+        self.encoder, self.mode = encoder, mode
+        self.register_buffer("input_ids", input_ids, persistent=False)  # (I, T)
+        self.register_buffer("attention_mask", attention_mask, persistent=False)  # (I, T)
+        n_layers = len(encoder.encoder.layer)
+        self.split = 0 if mode == "full" else n_layers - (top_layers if mode == "top" else 0)
+        for p in encoder.parameters():
+            p.requires_grad = mode == "full"
+        if mode == "top":
+            for layer in encoder.encoder.layer[self.split :]:
+                for p in layer.parameters():
+                    p.requires_grad = True
+        self.cache: torch.Tensor | None = None  # (I, T, H) float16 hidden states at layer `split`
+
+    def trainable(self) -> list[nn.Parameter]:
+        return [p for p in self.encoder.parameters() if p.requires_grad]
+
+    @torch.no_grad()
+    def build_cache(self, batch: int = 256) -> None:
+        """Hidden states below the fine-tuned layers, once (``top``/``frozen`` modes)."""
+        if self.mode == "full":
+            return
+        parts = []
+        for s in range(0, len(self.input_ids), batch):
+            parts.append(self._run(self.input_ids[s : s + batch], self.attention_mask[s : s + batch], 0, self.split).half())
+        self.cache = torch.cat(parts)
+
+    def _run(self, ids: torch.Tensor | None, mask: torch.Tensor, start: int, stop: int, hidden: torch.Tensor | None = None) -> torch.Tensor:
+        """Run encoder layers [start, stop) and return hidden states (B, T, H)."""
+        if start == 0:
+            hidden = self.encoder.embeddings(input_ids=ids)
+        ext = (1.0 - mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min  # (B, 1, 1, T)
+        for layer in self.encoder.encoder.layer[start:stop]:
+            hidden = layer(hidden, attention_mask=ext)
+            if isinstance(hidden, tuple):
+                hidden = hidden[0]
+        return hidden
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        """L2-normalised mean-pooled text vectors of the given items: (N,) -> (N, H).
+
+        Normalising (as the sentence encoder was trained) keeps fine-tuning from inflating norms.
+        """
+        mask = self.attention_mask[items]
+        n_layers = len(self.encoder.encoder.layer)
+        if self.mode == "full" or self.cache is None:
+            hidden = self._run(self.input_ids[items], mask, 0, n_layers)
+        else:
+            hidden = self._run(None, mask, self.split, n_layers, hidden=self.cache[items].float())
+        return nn.functional.normalize(mean_pool(hidden, mask), dim=-1)
+
+    @torch.no_grad()
+    def encode_all(self, batch: int = 256) -> torch.Tensor:
+        """Text vectors of the whole catalogue with the current weights: (I, H)."""
+        was = self.training
+        self.eval()
+        out = torch.cat([self(torch.arange(s, min(s + batch, len(self.input_ids)))) for s in range(0, len(self.input_ids), batch)])
+        self.train(was)
+        return out
+
+
+class Ranker(nn.Module):
+    """Two towers over one item table; see the module docstring for the forward pass."""
+
+    def __init__(self, config: RankerConfig, n_items: int, text_dim: int = 384):
+        super().__init__()
+        self.config = config
+        c = config
+        self.n_items = n_items
+        self.text_proj = nn.Linear(text_dim, c.dim) if c.use_text else None
+        self.item_emb = nn.Embedding(n_items, c.dim) if c.use_id else None
+        if self.item_emb is not None:
+            # From a PCA projection the ids start at zero, so the untrained model is the zero-shot one.
+            nn.init.normal_(self.item_emb.weight, std=0.0 if c.use_text and c.text_init == "pca" else 0.02 if c.use_text else 0.1)
+        self.register_buffer("warm", torch.ones(n_items, 1))  # (I, 1): 0 = no id embedding (new item)
+        self.register_buffer("text_table", torch.zeros(n_items, text_dim if c.use_text else 1))  # (I, H) text vectors
+        bert = BertConfig(
+            vocab_size=1, hidden_size=c.dim, num_hidden_layers=c.user_layers, num_attention_heads=c.user_heads,
+            intermediate_size=4 * c.dim, max_position_embeddings=c.max_len, hidden_dropout_prob=c.dropout,
+            attention_probs_dropout_prob=c.dropout, is_decoder=True, use_cache=False,
+        )
+        self.user_tower = BertModel(bert, add_pooling_layer=False)
+        self.user_out = None
+        if c.user_residual:  # zero at the start: the user vector begins as the history's mean item vector
+            self.user_out = nn.Linear(c.dim, c.dim)
+            nn.init.zeros_(self.user_out.weight)
+            nn.init.zeros_(self.user_out.bias)
+        self.item_dropout = nn.Dropout(c.dropout)
+        self.event_head = nn.Linear(c.dim, c.n_events) if c.event_head and c.n_events > 1 else None
+
+    # -- item side ---------------------------------------------------------------------------
+    def item_vectors(self, items: torch.Tensor | None = None, fresh_text: torch.Tensor | None = None, id_keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Item vectors v_i for the given items (all when None): (N,) -> (N, D).
+
+        ``fresh_text`` (N, H) replaces the table's text vectors (gradient into the encoder);
+        ``id_keep`` (N, 1) multiplies the id embeddings (0 = score the item as if it were new).
+        """
+        idx = torch.arange(self.n_items) if items is None else items
+        out = 0
+        if self.text_proj is not None:
+            text = self.text_table[idx] if fresh_text is None else fresh_text
+            out = self.text_proj(text)  # (N, D)
+        if self.item_emb is not None:
+            keep = self.warm[idx] if id_keep is None else self.warm[idx] * id_keep
+            out = out + self.item_emb(idx) * keep  # (N, D)
+        return out
+
+    # -- user side ---------------------------------------------------------------------------
+    def user_states(self, seq_vectors: torch.Tensor) -> torch.Tensor:
+        """Causal transformer over history item vectors: (B, L, D) -> (B, L, D).
+
+        Sequences are right-padded: with a causal mask real positions never see the padding. With
+        ``user_residual`` each state is the running mean of the items so far plus the correction.
+        """
+        states = self.user_tower(inputs_embeds=self.item_dropout(seq_vectors)).last_hidden_state
+        if self.user_out is None:
+            return states
+        seen = torch.arange(1, seq_vectors.shape[1] + 1, dtype=seq_vectors.dtype)[None, :, None]  # (1, L, 1)
+        return seq_vectors.cumsum(1) / seen + self.user_out(states)
+
+    def user_vectors(self, seqs: torch.Tensor, lengths: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """User vectors from padded item-index sequences (B, L) and the item table (I, D): (B, D)."""
+        states = self.user_states(table[seqs])  # (B, L, D)
+        return states[torch.arange(len(seqs)), lengths - 1]  # (B, D)
+
+
+def collapse_repeats(seq: np.ndarray) -> np.ndarray:
+    """Drop consecutive repeats of one item: [a, a, b, a] -> [a, b, a]."""
+    if len(seq) < 2:
+        return seq
+    return seq[np.r_[True, seq[1:] != seq[:-1]]]
+
+
+def pad_sequences(histories: list[np.ndarray], max_len: int, collapse: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Most recent ``max_len`` items of each history, right-padded with 0: ((B, L), lengths (B,))."""
+    if collapse:
+        histories = [collapse_repeats(h) for h in histories]
+    lengths = np.array([min(len(h), max_len) for h in histories], dtype=np.int64)
+    width = max(1, int(lengths.max()) if len(lengths) else 1)
+    out = np.zeros((len(histories), width), dtype=np.int64)
+    for row, (h, n) in enumerate(zip(histories, lengths)):
+        if n:
+            out[row, :n] = h[-n:]
+    return out, np.maximum(lengths, 1)
+
+
+@torch.no_grad()
+def score_users(model: Ranker, histories: list[np.ndarray], table: torch.Tensor, batch: int = 512) -> np.ndarray:
+    """Inner products of user vectors with every item: (U, I) float32. Empty histories score 0."""
+    model.eval()
+    out = np.zeros((len(histories), table.shape[0]), dtype=np.float32)
+    for s in range(0, len(histories), batch):
+        chunk = histories[s : s + batch]
+        seqs, lengths = pad_sequences(chunk, model.config.max_len, model.config.collapse_repeats)
+        users = model.user_vectors(torch.from_numpy(seqs), torch.from_numpy(lengths), table)  # (B, D)
+        scores = (users @ table.T).numpy()  # (B, I)
+        empty = np.array([len(h) == 0 for h in chunk])
+        scores[empty] = 0.0
+        out[s : s + len(chunk)] = scores
+    return out

@@ -1,0 +1,739 @@
+"""A segment's page: relevance, merchandising rules, MMR/DPP diversity, xQuAD long-tail boost, pins."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine.core.constants import ITEM_COL, TITLE_COL
+from engine.models.topk import top_k
+from engine.studio.segments import Segment, check_size
+from engine.studio.context import Studio, single_thread
+
+N_CANDIDATES = 500  # items re-ranked per page (the segment's top by relevance)
+THEME_POOL = 4  # a themed row also draws on its theme's best THEME_POOL x slots items
+DIVERSITY_METHODS = ("mmr", "dpp")
+SIMILARITY_SPACES = ("model", "text")
+THEMES = ("top_picks", "because", "new", "hidden_gems")
+DEFAULT_ROWS = (("top_picks", 10), ("because", 10), ("new", 10), ("hidden_gems", 10))
+RULE_FIELDS = ("item", "category", "brand")
+WHY_HISTORY_MIN_USERS = 3  # a history item explains a card only if this many members interacted with it
+WHY_HISTORY_POOL = 200  # the members' most shared history items searched for the "like" reason
+_DPP_EPS = 1e-10  # smallest residual variance in the DPP's log det gain
+
+
+# ----------------------------------------------------------------------------------------------
+# Merchandising rules
+
+
+@dataclass
+class Adjust:
+    """Boost (weight > 0) or bury (weight < 0) items by item id, category or brand."""
+
+    field: str
+    value: str
+    weight: float
+
+
+@dataclass
+class Pin:
+    """Put an item at a row and slot (both 0-based here; 1-based in the rules file)."""
+
+    item: str
+    row: int
+    slot: int
+
+
+@dataclass
+class Rules:
+    """Merchandising rules, applied in this order: exclude, boost/bury, re-rank, pin.
+
+    The rules file (JSON)::
+
+        {"exclude": {"items": ["P1"], "categories": ["Phones"], "brands": ["Kiro"]},
+         "boost": [{"category": "Books", "weight": 0.3}, {"item": "P7", "weight": 1.0}],
+         "bury":  [{"brand": "Basico", "weight": 0.5}],
+         "pin":   [{"item": "P9", "row": 1, "slot": 1}]}
+
+    Weights are in units of the page's relevance range (the best candidate scores 1, the
+    ``N_CANDIDATES``-th 0): boost adds its weight, bury subtracts it. Rows and slots of pins count
+    from 1. Exclusion wins over everything, pins included.
+    """
+
+    exclude_items: list[str] = field(default_factory=list)
+    exclude_categories: list[str] = field(default_factory=list)
+    exclude_brands: list[str] = field(default_factory=list)
+    adjust: list[Adjust] = field(default_factory=list)
+    pins: list[Pin] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """The rules file form (1-based pins)."""
+        out: dict = {}
+        exclude = {k: v for k, v in (("items", self.exclude_items), ("categories", self.exclude_categories), ("brands", self.exclude_brands)) if v}
+        if exclude:
+            out["exclude"] = exclude
+        boost = [{a.field: a.value, "weight": a.weight} for a in self.adjust if a.weight >= 0]
+        bury = [{a.field: a.value, "weight": -a.weight} for a in self.adjust if a.weight < 0]
+        if boost:
+            out["boost"] = boost
+        if bury:
+            out["bury"] = bury
+        if self.pins:
+            out["pin"] = [{"item": p.item, "row": p.row + 1, "slot": p.slot + 1} for p in self.pins]
+        return out
+
+    def is_empty(self) -> bool:
+        return not (self.exclude_items or self.exclude_categories or self.exclude_brands or self.adjust or self.pins)
+
+
+def rules_from_dict(obj: dict, source: str = "rules") -> Rules:
+    """Validate a rules object (see :class:`Rules`).
+
+    Raises:
+        ValueError: naming ``source`` and the offending key or entry.
+    """
+    if not isinstance(obj, dict):
+        raise ValueError(f"{source}: the rules must be a JSON object, got {type(obj).__name__}")
+    unknown = set(obj) - {"exclude", "boost", "bury", "pin"}
+    if unknown:
+        raise ValueError(f"{source}: unknown key(s) {sorted(unknown)}; expected exclude, boost, bury, pin")
+    rules = Rules()
+    exclude = obj.get("exclude", {}) or {}
+    if not isinstance(exclude, dict) or set(exclude) - {"items", "categories", "brands"}:
+        raise ValueError(f"{source}: exclude must be an object with items, categories and/or brands lists")
+    for key, target in (("items", rules.exclude_items), ("categories", rules.exclude_categories), ("brands", rules.exclude_brands)):
+        values = exclude.get(key, []) or []
+        if not isinstance(values, list):
+            raise ValueError(f"{source}: exclude.{key} must be a list")
+        target.extend(str(v) for v in values)
+    for key, sign in (("boost", 1.0), ("bury", -1.0)):
+        entries = obj.get(key, []) or []
+        if not isinstance(entries, list):
+            raise ValueError(f"{source}: {key} must be a list")
+        for n, entry in enumerate(entries):
+            fields = [f for f in RULE_FIELDS if isinstance(entry, dict) and f in entry]
+            if len(fields) != 1:
+                raise ValueError(f"{source}: {key}[{n}] must name exactly one of item, category, brand: {entry!r}")
+            try:
+                weight = float(entry.get("weight", 1.0))
+            except (TypeError, ValueError):
+                raise ValueError(f"{source}: {key}[{n}].weight is not a number: {entry.get('weight')!r}") from None
+            if not np.isfinite(weight) or weight < 0:
+                raise ValueError(f"{source}: {key}[{n}].weight must be a non-negative number, got {weight}")
+            rules.adjust.append(Adjust(fields[0], str(entry[fields[0]]), sign * weight))
+    pins = obj.get("pin", []) or []
+    if not isinstance(pins, list):
+        raise ValueError(f"{source}: pin must be a list")
+    for n, entry in enumerate(pins):
+        try:
+            item, row, slot = str(entry["item"]), int(entry["row"]), int(entry["slot"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{source}: pin[{n}] needs item, row and slot (row and slot count from 1): {entry!r}") from None
+        if row < 1 or slot < 1:
+            raise ValueError(f"{source}: pin[{n}]: row and slot count from 1, got row {row}, slot {slot}")
+        rules.pins.append(Pin(item, row - 1, slot - 1))
+    seen_items, seen_slots = set(), set()
+    for p in rules.pins:
+        if p.item in seen_items:
+            raise ValueError(f"{source}: item {p.item!r} is pinned twice")
+        if (p.row, p.slot) in seen_slots:
+            raise ValueError(f"{source}: two pins on row {p.row + 1}, slot {p.slot + 1}")
+        seen_items.add(p.item)
+        seen_slots.add((p.row, p.slot))
+    return rules
+
+
+def _read_json(path: Path, what: str):
+    """Parse a JSON file; a missing file or bad JSON is a ValueError naming the file."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such {what} file") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+
+
+def load_rules(path: str | Path) -> Rules:
+    """Read and validate a rules JSON file (see :class:`Rules`).
+
+    Raises:
+        ValueError: naming the file and the offending key or entry.
+    """
+    path = Path(path)
+    return rules_from_dict(_read_json(path, "rules"), str(path))
+
+
+def _column_values(studio: Studio, field_name: str) -> np.ndarray:
+    column = {"item": ITEM_COL, "category": "category", "brand": "brand"}[field_name]
+    if column not in studio.data.items.columns:
+        raise ValueError(f"{studio.data.root}: the catalogue has no {column} column, so rules cannot name a {field_name}")
+    return studio.data.items[column].astype(str).to_numpy()
+
+
+def _match(studio: Studio, field_name: str, values: list[str], what: str) -> np.ndarray:
+    """(I,) bool of items whose field is one of ``values``; unknown values are an error (typos)."""
+    column = _column_values(studio, field_name)
+    known = set(column)
+    missing = [v for v in values if v not in known]
+    if missing:
+        raise ValueError(f"rules: {what} names unknown {field_name}(s) {missing[:5]} (not in {studio.data.root} items)")
+    return np.isin(column, values)
+
+
+def excluded_mask(studio: Studio, rules: Rules) -> np.ndarray:
+    """(I,) True for items the rules exclude (by item id, category or brand)."""
+    out = np.zeros(studio.n_items, dtype=bool)
+    for name, values in (("item", rules.exclude_items), ("category", rules.exclude_categories), ("brand", rules.exclude_brands)):
+        if values:
+            out |= _match(studio, name, values, "exclude")
+    return out
+
+
+def adjustment(studio: Studio, rules: Rules) -> np.ndarray:
+    """(I,) score change of boost (+weight) and bury (-weight) rules, summed where several apply."""
+    out = np.zeros(studio.n_items, dtype=np.float64)
+    for a in rules.adjust:
+        out[_match(studio, a.field, [a.value], "boost" if a.weight >= 0 else "bury")] += a.weight
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Settings
+
+
+@dataclass
+class Settings:
+    """The knobs of a page; saved in the layout JSON and read from SETTINGS.json files.
+
+    Attributes:
+        diversity: 0 = pure relevance .. 1 = pure novelty against what is already on the page.
+        long_tail: xQuAD weight of head/tail coverage, 0 = off .. 1 = coverage only.
+        method: ``"mmr"`` (maximal marginal relevance) or ``"dpp"`` (DPP greedy MAP).
+        visual: weight of the colour penalty between neighbouring cards (left and above), 0 = off.
+        candidates: items re-ranked (the segment's top by relevance).
+        similarity: item vectors MMR/DPP compare: ``"text"`` (default: the pretrained text vectors
+            that intra-list diversity is measured with, so the knob moves the ILD the page shows;
+            the model's where the data has no text) or ``"model"`` (the fine-tuned item vectors,
+            which also know what is bought together).
+        rows: (theme, slots) per row, top to bottom; themes are ``THEMES``.
+        rules: merchandising rules (file form, see :class:`Rules`), or None.
+    """
+
+    diversity: float = 0.0
+    long_tail: float = 0.0
+    method: str = "mmr"
+    visual: float = 0.0
+    candidates: int = N_CANDIDATES
+    similarity: str = "text"
+    rows: list[tuple[str, int]] = field(default_factory=lambda: [tuple(r) for r in DEFAULT_ROWS])
+    rules: dict | None = None
+
+    def __post_init__(self):
+        for name in ("diversity", "long_tail", "visual"):
+            value = float(getattr(self, name))
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"settings: {name} must be in [0, 1], got {value}")
+            setattr(self, name, value)
+        if self.similarity not in SIMILARITY_SPACES:
+            raise ValueError(f"settings: similarity must be one of {SIMILARITY_SPACES}, got {self.similarity!r}")
+        if self.method not in DIVERSITY_METHODS:
+            raise ValueError(f"settings: method must be one of {DIVERSITY_METHODS}, got {self.method!r}")
+        if int(self.candidates) < 1:
+            raise ValueError(f"settings: candidates must be at least 1, got {self.candidates}")
+        self.candidates = int(self.candidates)
+        rows = []
+        for row in self.rows:
+            theme, slots = (row["theme"], row["slots"]) if isinstance(row, dict) else row
+            if theme not in THEMES:
+                raise ValueError(f"settings: row theme must be one of {THEMES}, got {theme!r}")
+            if int(slots) < 1:
+                raise ValueError(f"settings: a row needs at least one slot, got {slots}")
+            rows.append((str(theme), int(slots)))
+        if not rows:
+            raise ValueError("settings: a page needs at least one row")
+        self.rows = rows
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["rows"] = [{"theme": t, "slots": s} for t, s in self.rows]
+        return out
+
+    @classmethod
+    def from_dict(cls, obj: dict, source: str = "settings", base: Path | None = None) -> "Settings":
+        """Settings from a JSON object; ``rules`` may be an object or a path (relative to ``base``)."""
+        if not isinstance(obj, dict):
+            raise ValueError(f"{source}: settings must be a JSON object")
+        known = {"diversity", "long_tail", "method", "visual", "candidates", "similarity", "rows", "rules"}
+        unknown = set(obj) - known
+        if unknown:
+            raise ValueError(f"{source}: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
+        values = dict(obj)
+        rules = values.get("rules")
+        if isinstance(rules, str):
+            path = Path(rules)
+            if base is not None and not path.is_absolute():
+                path = base / path
+            values["rules"] = load_rules(path).to_dict()
+        elif rules is not None:
+            values["rules"] = rules_from_dict(rules, f"{source}: rules").to_dict()
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ValueError(f"{source}: {exc}") from None
+
+    def rules_obj(self) -> Rules:
+        return rules_from_dict(self.rules, "settings.rules") if self.rules else Rules()
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read a SETTINGS.json file (keys of :class:`Settings`; ``rules`` inline or a path)."""
+    path = Path(path)
+    return Settings.from_dict(_read_json(path, "settings"), str(path), path.parent)
+
+
+# ----------------------------------------------------------------------------------------------
+# The greedy re-ranker
+
+
+def greedy_rerank(
+    relevance: np.ndarray,
+    vectors: np.ndarray,
+    slot_masks: np.ndarray,
+    *,
+    diversity: float = 0.0,
+    long_tail: float = 0.0,
+    is_tail: np.ndarray | None = None,
+    tail_weight: float = 0.5,
+    method: str = "mmr",
+    visual: float = 0.0,
+    colours: np.ndarray | None = None,
+    neighbours: list[list[int]] | None = None,
+    fixed_colours: dict[int, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fill slots one at a time with the candidate of the best marginal objective.
+
+    At each slot, over the candidates allowed there and not yet placed (S = those placed)::
+
+        obj_i  = (1 - d) rel_i - d max_{j in S} cos(v_i, v_j)            (MMR, Carbonell & Goldstein 1998)
+        obj_i  = (1 - d) rel_i + d log r_i^2                             (DPP greedy MAP, Chen et al. 2018)
+        tail_i = sum_{g in {head, tail}} P(g) [i in g] (1 - |S ∩ g| / |S|) (smooth xQuAD,
+                                                                         Abdollahpouri et al. 2019)
+        gain_i = (1 - t) obj_i + t tail_i - w max_{n in neighbours} BC(colour_i, colour_n)
+
+    with d = ``diversity``, t = ``long_tail``, w = ``visual``; r_i^2 is the DPP's residual
+    variance of item i given S (incremental Cholesky of the cosine kernel, so the whole page costs
+    O(N k^2)); the coverage term is 1 for both groups while S is empty; BC is the Bhattacharyya
+    coefficient of colour histograms and the neighbours are the cards left of and above the slot.
+    With d = t = w = 0 the order is by relevance. Ties go to the higher relevance.
+
+    Args:
+        relevance: (N,) candidate relevance (normalised: the best candidate 1).
+        vectors: (N, D) candidate vectors (normalised inside).
+        slot_masks: (n_slots, N) bool, which candidates may fill each slot.
+        diversity: d in [0, 1].
+        long_tail: t in [0, 1].
+        is_tail: (N,) bool tail membership (needed when t > 0).
+        tail_weight: P(tail) of the xQuAD term, P(head) = 1 - P(tail).
+        method: ``"mmr"`` or ``"dpp"``.
+        visual: w in [0, 1].
+        colours: (N, B) sqrt colour histograms of the candidates (needed when w > 0).
+        neighbours: per slot, the slot positions whose card is its neighbour (left, above).
+        fixed_colours: slot position -> sqrt colour histogram of a card placed there beforehand
+            (a pin), so that neighbours of pins also differ.
+
+    Returns:
+        (chosen candidate per slot, -1 where no candidate was allowed; the gain it was chosen at).
+    """
+    rel = np.asarray(relevance, dtype=np.float64)
+    n = rel.size
+    n_slots = slot_masks.shape[0]
+    chosen = np.full(n_slots, -1, dtype=np.int64)
+    gains = np.full(n_slots, np.nan)
+    if n == 0:
+        return chosen, gains
+    v = np.asarray(vectors, dtype=np.float64)
+    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    available = np.ones(n, dtype=bool)
+    tie = 1e-9 * rel  # ties go to relevance
+    max_sim = np.zeros(n)
+    if method == "dpp":
+        cho = np.zeros((n, n_slots))
+        resid = np.ones(n) + _DPP_EPS
+    use_tail = long_tail > 0 and is_tail is not None
+    if use_tail:
+        tail = np.asarray(is_tail, dtype=bool)
+        n_in = np.zeros(2)  # placed head, placed tail
+        group_w = np.where(tail, tail_weight, 1.0 - tail_weight)
+    use_visual = visual > 0 and colours is not None and neighbours is not None
+    placed_colour: dict[int, np.ndarray] = dict(fixed_colours or {})
+    for step in range(n_slots):
+        ok = available & slot_masks[step]
+        if not ok.any():
+            continue
+        if method == "dpp":
+            obj = (1.0 - diversity) * rel + diversity * np.log(np.maximum(resid, _DPP_EPS))
+        else:
+            obj = (1.0 - diversity) * rel - diversity * max_sim
+        gain = obj
+        if use_tail:
+            placed = n_in.sum()
+            cover = 1.0 - (n_in / placed if placed else np.zeros(2))
+            gain = (1.0 - long_tail) * obj + long_tail * group_w * np.where(tail, cover[1], cover[0])
+        if use_visual:
+            near = [placed_colour[p] for p in neighbours[step] if p in placed_colour]
+            if near:
+                gain = gain - visual * np.max(colours @ np.stack(near).T, axis=1)
+        gain = np.where(ok, gain + tie, -np.inf)
+        j = int(np.argmax(gain))
+        chosen[step], gains[step] = j, gain[j] - tie[j]
+        available[j] = False
+        if use_tail:
+            n_in[int(tail[j])] += 1
+        if use_visual:
+            placed_colour[step] = colours[j]
+        sim = v @ v[j]
+        if method == "dpp":
+            k = int((chosen[:step] >= 0).sum())
+            e = (sim - cho[:, :k] @ cho[j, :k]) / np.sqrt(max(resid[j], _DPP_EPS))
+            cho[:, k] = e
+            resid = resid - e * e
+        else:
+            np.maximum(max_sim, sim, out=max_sim)
+    return chosen, gains
+
+
+# ----------------------------------------------------------------------------------------------
+# A segment's page
+
+
+@dataclass
+class PageItem:
+    """One card of a page.
+
+    Attributes:
+        item: item index (-1 for an empty slot).
+        score: relevance on the page's scale (best candidate 1, the ``candidates``-th 0) after
+            boost and bury; NaN for a pinned item outside the candidates.
+        badges: ``new``, ``long-tail``, ``pinned``.
+        why: short reasons (segment keywords the item matches, the members' history items it is
+            most like, rules that moved it).
+    """
+
+    item: int
+    score: float
+    badges: list[str] = field(default_factory=list)
+    why: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PageRow:
+    """One row: its theme, title, planned number of slots and cards in slot order."""
+
+    theme: str
+    title: str
+    items: list[PageItem]
+    slots: int = 0
+
+
+@dataclass
+class Page:
+    """A re-ranked page for one segment.
+
+    Attributes:
+        rows: the rows top to bottom, one per planned row (empty slots trimmed from row ends, so
+            a theme without items gives a row without cards).
+        notes: rule effects worth telling (a pin dropped because its item is excluded, a theme
+            with too few items).
+        timing_ms: milliseconds per stage (relevance, rules, rerank, why, total).
+    """
+
+    rows: list[PageRow]
+    notes: list[str] = field(default_factory=list)
+    timing_ms: dict[str, float] = field(default_factory=dict)
+
+    def items(self) -> np.ndarray:
+        """Item indices in reading order (row by row, left to right), empty slots left out."""
+        return np.array([c.item for r in self.rows for c in r.items if c.item >= 0], dtype=np.int64)
+
+    def flat_items(self) -> np.ndarray:
+        """Item indices of every slot in reading order, -1 for empty slots (aligned with ``row_sizes``)."""
+        return np.array([c.item for r in self.rows for c in r.items], dtype=np.int64)
+
+    def row_sizes(self) -> list[int]:
+        return [len(r.items) for r in self.rows]
+
+
+def segment_relevance(studio: Studio, segment: Segment) -> np.ndarray:
+    """The segment's relevance of every item: the mean of its members' scores.
+
+    rel_i = (1/|G|) sum_{u in G} u . v_i = c . v_i with c the centroid (mean member vector),
+    since the score is linear in the user vector.
+
+    Returns:
+        (I,) float64.
+    """
+    centroid = segment.centroid
+    if centroid is None:
+        rows = studio.rows_of(segment.members)
+        centroid = studio.user_vectors[rows[rows >= 0]].mean(axis=0)
+    return studio.item_vectors.astype(np.float64) @ np.asarray(centroid, dtype=np.float64)
+
+
+def segment_tail_share(studio: Studio, segment: Segment) -> float:
+    """P(tail | segment): share of tail items among the members' distinct training items (pooled)."""
+    per_item = np.asarray(studio.history[np.asarray(segment.members, dtype=np.int64)].sum(axis=0)).ravel()
+    total = per_item.sum()
+    return float(per_item @ studio.is_tail / total) if total else 0.0
+
+
+def _normalise_relevance(rel: np.ndarray, excluded: np.ndarray, n_candidates: int) -> np.ndarray:
+    """Map relevance so that the best allowed item scores 1 and the n-th best 0 (linear)."""
+    allowed = rel[~excluded]
+    if allowed.size == 0:
+        return np.zeros_like(rel)
+    top = allowed.max()
+    nth = np.partition(allowed, max(allowed.size - n_candidates, 0))[max(allowed.size - n_candidates, 0)]
+    unit = top - nth if top > nth else max(abs(top), 1.0)
+    return (rel - nth) / unit
+
+
+def _top_indices(values: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """The n best items among ``mask`` by ``values``, best first; ties go to the lower item index
+    (``ranking.top_k``, the rule every recommender follows)."""
+    idx = np.flatnonzero(mask)
+    best, _ = top_k(values[idx][None, :], n)
+    return idx[best[0]]
+
+
+def _because_keyword(studio: Studio, segment: Segment, allowed: np.ndarray, slots: int) -> tuple[str | None, np.ndarray]:
+    """The first segment keyword at least ``slots`` allowed items contain, and those items (I,) bool."""
+    matrix, terms = studio.tfidf()
+    if not len(terms):
+        return None, np.zeros(studio.n_items, dtype=bool)
+    index = {t: n for n, t in enumerate(terms)}
+    for word in segment.keywords:
+        col = index.get(word)
+        if col is None:
+            continue
+        has = np.zeros(studio.n_items, dtype=bool)
+        has[matrix[:, col].nonzero()[0]] = True
+        if (has & allowed).sum() >= slots:
+            return word, has
+    return None, np.zeros(studio.n_items, dtype=bool)
+
+
+def _row_title(theme: str, segment: Segment, keyword: str | None) -> str:
+    if theme == "top_picks":
+        return f"Top picks for {segment.name}"
+    if theme == "because":
+        return f"Because they buy {keyword}" if keyword else f"More for {segment.name}"
+    if theme == "new":
+        return "New arrivals"
+    return "Hidden gems"
+
+
+def _similarity_vectors(studio: Studio, space: str) -> np.ndarray:
+    """Item vectors diversity is measured in: the model's, or the pretrained text vectors (when the data has text)."""
+    if space == "text" and studio.text_vectors is not None:
+        return studio.text_vectors
+    return studio.item_vectors
+
+
+def _neighbours(row_sizes: list[int]) -> list[list[int]]:
+    """Per slot position (reading order), the positions of the cards left of it and above it."""
+    starts = np.concatenate([[0], np.cumsum(row_sizes)[:-1]]).astype(int)
+    out = []
+    for r, size in enumerate(row_sizes):
+        for c in range(size):
+            near = []
+            if c > 0:
+                near.append(int(starts[r] + c - 1))
+            if r > 0 and c < row_sizes[r - 1]:
+                near.append(int(starts[r - 1] + c))
+            out.append(near)
+    return out
+
+
+class WhyExplainer:
+    """Reasons for a segment's cards: its keywords an item matches, its members' items it is like."""
+
+    def __init__(self, studio: Studio, segment: Segment):
+        self.studio = studio
+        self.keywords = list(segment.keywords)
+        shared = np.asarray(studio.history[np.asarray(segment.members, dtype=np.int64)].sum(axis=0)).ravel()
+        pool = np.flatnonzero(shared >= WHY_HISTORY_MIN_USERS)
+        self.pool = pool[np.argsort(-shared[pool], kind="stable")][:WHY_HISTORY_POOL]
+        v = studio.item_vectors
+        self.unit = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        matrix, terms = studio.tfidf()
+        self.matrix = matrix
+        index = {t: n for n, t in enumerate(terms)}
+        self.kw_cols = [(w, index[w]) for w in self.keywords if w in index]
+
+    def __call__(self, items: np.ndarray) -> list[list[str]]:
+        items = np.asarray(items, dtype=np.int64)
+        out: list[list[str]] = [[] for _ in items]
+        if self.kw_cols and len(items):
+            cols = np.array([c for _, c in self.kw_cols])
+            present = self.matrix[items][:, cols].toarray() > 0  # (n, K)
+            for row, mask in enumerate(present):
+                words = [self.kw_cols[k][0] for k in np.flatnonzero(mask)[:3]]
+                if words:
+                    out[row].append("matches " + ", ".join(words))
+        if self.pool.size and len(items):
+            sim = self.unit[items] @ self.unit[self.pool].T  # (n, P)
+            sim[self.pool[None, :] == items[:, None]] = -np.inf  # not "like itself"
+            best = np.argmax(sim, axis=1)
+            titles = self.studio.data.items[TITLE_COL].to_numpy()
+            for row, b in enumerate(best):
+                if np.isfinite(sim[row, b]):
+                    out[row].append(f"like {titles[self.pool[b]]}")
+        return out
+
+
+def rank_segment(studio: Studio, segment: Segment, settings: Settings | None = None, *, explain: bool = True) -> Page:
+    """The segment's page: relevance, exclusions, boost/bury, themed rows re-ranked, pins.
+
+    Steps, in the order commercial tools document:
+      1. relevance = mean of the members' scores (:func:`segment_relevance`);
+      2. exclusions remove items (by id, category, brand), before anything else;
+      3. relevance is put on the page scale (best allowed item 1, the ``candidates``-th 0) and
+         boost/bury weights are added;
+      4. candidates = the top ``candidates`` by that score, plus each themed row's best
+         ``THEME_POOL`` x slots items of its theme;
+      5. slots are filled row by row (left to right) by :func:`greedy_rerank`, skipping pinned
+         slots; diversity and long-tail coverage count the whole page;
+      6. pins put their items in their slots, whatever their score (unless excluded).
+
+    Args:
+        studio: the shared context.
+        segment: the segment (refused under the minimum size).
+        settings: the knobs, rules and rows (defaults when None).
+        explain: compute the cards' ``why`` (off for sweeps that only need the items).
+
+    Returns:
+        The :class:`Page`.
+
+    Raises:
+        ValueError: a segment under the minimum size, or rules that name unknown items, categories
+            or brands, or pin outside the page.
+    """
+    check_size(segment)
+    with single_thread():
+        return _rank_segment(studio, segment, settings or Settings(), explain)
+
+
+def _rank_segment(studio: Studio, segment: Segment, settings: Settings, explain: bool) -> Page:
+    rules = settings.rules_obj()
+    t0 = time.perf_counter()
+    rel = segment_relevance(studio, segment)
+    t1 = time.perf_counter()
+    excluded = excluded_mask(studio, rules)
+    score = _normalise_relevance(rel, excluded, settings.candidates) + adjustment(studio, rules)
+    allowed = ~excluded
+    notes: list[str] = []
+
+    # Pins: validated against the page shape; excluded pinned items are dropped (exclusion wins).
+    row_sizes = [s for _, s in settings.rows]
+    starts = np.concatenate([[0], np.cumsum(row_sizes)[:-1]]).astype(int)
+    pinned_at: dict[int, int] = {}
+    for pin in rules.pins:
+        if pin.item not in studio.data.item_index:
+            raise ValueError(f"rules: pin names unknown item {pin.item!r}")
+        if pin.row >= len(row_sizes) or pin.slot >= row_sizes[pin.row]:
+            raise ValueError(f"rules: pin of {pin.item!r} at row {pin.row + 1}, slot {pin.slot + 1} is outside the page ({len(row_sizes)} rows of {row_sizes} slots)")
+        item = studio.data.item_index[pin.item]
+        if excluded[item]:
+            notes.append(f"pin of {pin.item} dropped: the item is excluded")
+            continue
+        pinned_at[int(starts[pin.row] + pin.slot)] = item
+    pinned_items = np.array(sorted(pinned_at.values()), dtype=np.int64)
+    pickable = allowed.copy()
+    pickable[pinned_items] = False
+
+    # Themes and the candidate pool.
+    keyword = None
+    theme_masks: dict[str, np.ndarray] = {"top_picks": np.ones(studio.n_items, dtype=bool), "new": studio.is_new, "hidden_gems": studio.is_tail}
+    if any(t == "because" for t, _ in settings.rows):
+        slots = max(s for t, s in settings.rows if t == "because")
+        keyword, theme_masks["because"] = _because_keyword(studio, segment, pickable, slots)
+        if keyword is None:  # keep the grid (and the pins' rows): the row continues the top picks
+            theme_masks["because"] = theme_masks["top_picks"]
+            notes.append("no segment keyword matches enough items: the 'because' row shows more top picks")
+    pool_parts = [_top_indices(score, pickable, settings.candidates)]
+    for theme, slots in settings.rows:
+        if theme != "top_picks":
+            pool_parts.append(_top_indices(score, pickable & theme_masks[theme], THEME_POOL * slots))
+    pool = np.unique(np.concatenate(pool_parts))
+    pool = pool[np.argsort(-score[pool], kind="stable")]
+
+    # Slot masks over the pool, in reading order; pinned slots allow nothing.
+    masks = []
+    for theme, slots in settings.rows:
+        row_mask = theme_masks[theme][pool]
+        masks.extend([row_mask] * slots)
+    slot_masks = np.array(masks, dtype=bool).reshape(len(masks), len(pool))
+    for pos in pinned_at:
+        slot_masks[pos] = False
+    colours = None
+    fixed = None
+    if studio.colours is not None and settings.visual > 0:
+        root = np.sqrt(studio.colours.hist)
+        colours = root[pool]
+        fixed = {pos: root[item] for pos, item in pinned_at.items()}
+    t2 = time.perf_counter()
+    chosen, _ = greedy_rerank(
+        score[pool], _similarity_vectors(studio, settings.similarity)[pool], slot_masks,
+        diversity=settings.diversity, long_tail=settings.long_tail, is_tail=studio.is_tail[pool],
+        tail_weight=segment_tail_share(studio, segment), method=settings.method, visual=settings.visual,
+        colours=colours, neighbours=_neighbours(row_sizes), fixed_colours=fixed,
+    )
+    t3 = time.perf_counter()
+    flat = np.where(chosen >= 0, pool[np.maximum(chosen, 0)], -1)
+    for pos, item in pinned_at.items():
+        flat[pos] = item
+
+    # Cards: scores, badges and reasons.
+    shown = flat[flat >= 0]
+    reasons = dict(zip(shown.tolist(), WhyExplainer(studio, segment)(shown))) if explain else {}
+    adjust_reasons = _adjust_reasons(studio, rules) if explain else {}
+    rows: list[PageRow] = []
+    for r, (theme, slots) in enumerate(settings.rows):
+        cards = []
+        for pos in range(starts[r], starts[r] + slots):
+            item = int(flat[pos])
+            if item < 0:
+                cards.append(PageItem(-1, float("nan")))
+                continue
+            badges = []
+            if studio.is_new[item]:
+                badges.append("new")
+            if studio.is_tail[item]:
+                badges.append("long-tail")
+            why = list(reasons.get(item, []))
+            if pos in pinned_at:
+                badges.append("pinned")
+                why.insert(0, f"pinned to row {r + 1}, slot {pos - starts[r] + 1}")
+            why.extend(adjust_reasons.get(item, []))
+            cards.append(PageItem(item, round(float(score[item]), 6), badges, why))
+        while cards and cards[-1].item < 0:
+            cards.pop()
+        if len(cards) < slots:
+            notes.append(f"row {r + 1} ({theme}): only {sum(c.item >= 0 for c in cards)} of {slots} slots could be filled")
+        rows.append(PageRow(theme, _row_title(theme, segment, keyword), cards, slots))  # kept when empty: pins keep their rows
+    t4 = time.perf_counter()
+    timing = {"relevance": (t1 - t0) * 1e3, "rules": (t2 - t1) * 1e3, "rerank": (t3 - t2) * 1e3, "why": (t4 - t3) * 1e3, "total": (t4 - t0) * 1e3}
+    return Page(rows, notes, {k: round(v, 3) for k, v in timing.items()})
+
+
+def _adjust_reasons(studio: Studio, rules: Rules) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for a in rules.adjust:
+        verb = "boosted" if a.weight >= 0 else "buried"
+        for item in np.flatnonzero(_match(studio, a.field, [a.value], verb)):
+            out.setdefault(int(item), []).append(f"{verb} ({a.field} {a.value}, {abs(a.weight):g})")
+    return out

@@ -1,0 +1,292 @@
+"""The shared context of segments, pages and their evaluation: one model, one split stage, computed once."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from engine.evaluation import metrics as M
+from engine.core.constants import HEAD_SHARE, TIME_COL
+from engine.data.tables import Dataset
+from engine.data.colours import ColourFeatures
+from engine.data.splits import FitData, Split
+from engine.models.finetuned import FineTunedRecommender
+
+_THREADS = None  # a threadpoolctl controller, made on first use
+
+NEW_DAYS = 21  # an item created within this many days of the latest training event is "new"
+USER_BATCH = 1024  # histories run through the user tower at once
+
+
+@dataclass
+class Studio:
+    """Everything segments, re-ranking and evaluation share, for one split stage.
+
+    Segments are built from the stage's training data (``split.fit_data(stage)``) and pages are
+    judged on its held-out interactions (``split.targets(stage)``), so nothing a page is judged on
+    was seen while building it.
+
+    Attributes:
+        data: the data directory.
+        split: the held-out split.
+        stage: ``"test"`` (train + valid seen, test held out) or ``"valid"``.
+        fit: the stage's training data.
+        users: (U,) user indices with at least one training interaction, ascending.
+        user_vectors: (U, D) the model's user vectors of those users (the user tower's state after
+            the last history item).
+        state_means: (U, D) the mean of the user tower's states over every history position: a
+            longer-term view of the same user.
+        item_vectors: (I, D) the model's item vectors; score(u, i) = user_vectors[u] . item_vectors[i].
+        history: (n_users, I) binary csr matrix of training interactions.
+        item_counts: (I,) training interactions per item.
+        item_user_counts: (I,) distinct training users per item.
+        n_train_users: users with a training interaction.
+        is_tail: (I,) long-tail items (``metrics.head_tail_split`` at ``HEAD_SHARE``).
+        is_new: (I,) created within ``NEW_DAYS`` of the latest training event, or never interacted with.
+        eval_users: (E,) held-out users, ascending; eval_targets: their held-out items.
+        text_vectors: (I, H) pretrained text vectors (intra-list diversity), or None.
+        colours: picture colour features, or None.
+        rec: the fitted recommender.
+    """
+
+    data: Dataset
+    split: Split
+    stage: str
+    fit: FitData
+    users: np.ndarray
+    user_vectors: np.ndarray = field(repr=False)
+    state_means: np.ndarray = field(repr=False)
+    item_vectors: np.ndarray = field(repr=False)
+    history: sp.csr_matrix = field(repr=False)
+    item_counts: np.ndarray = field(repr=False)
+    item_user_counts: np.ndarray = field(repr=False)
+    n_train_users: int
+    is_tail: np.ndarray = field(repr=False)
+    is_new: np.ndarray = field(repr=False)
+    eval_users: np.ndarray = field(repr=False)
+    eval_targets: list[np.ndarray] = field(repr=False)
+    text_vectors: np.ndarray | None = field(default=None, repr=False)
+    colours: ColourFeatures | None = field(default=None, repr=False)
+    rec: FineTunedRecommender | None = field(default=None, repr=False)
+    build_seconds: float = 0.0
+    _row: np.ndarray | None = field(default=None, repr=False)
+    _target_row: np.ndarray | None = field(default=None, repr=False)
+    _tfidf: tuple | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        data: Dataset,
+        rec: FineTunedRecommender,
+        split: Split,
+        stage: str = "test",
+        text_vectors: np.ndarray | None = None,
+        colours: ColourFeatures | None = None,
+    ) -> "Studio":
+        """Fit the recommender's histories on the stage's training data and compute user vectors.
+
+        Args:
+            data: the data directory the model was trained on.
+            rec: a loaded :class:`FineTunedRecommender` (``fit`` is called here).
+            split: the held-out split.
+            stage: ``"test"`` or ``"valid"``.
+            text_vectors: optional (I, H) pretrained text vectors for intra-list diversity.
+            colours: optional picture colour features for visual diversity.
+
+        Returns:
+            The ready context.
+        """
+        start = time.perf_counter()
+        fit = split.fit_data(stage)
+        rec.fit(fit)
+        seqs = fit.sequences()
+        users = np.array(sorted(seqs), dtype=np.int64)
+        histories = [seqs[int(u)] for u in users]
+        vectors, means = user_states(rec, histories)
+        counts = fit.item_counts()
+        eval_users, targets = split.targets(stage)
+        return cls(
+            data=data, split=split, stage=stage, fit=fit, users=users, user_vectors=vectors, state_means=means,
+            item_vectors=np.asarray(rec.item_vectors, dtype=np.float32), history=fit.matrix(binary=True),
+            item_counts=counts, item_user_counts=fit.item_user_counts(),
+            n_train_users=len(users), is_tail=M.head_tail_split(counts, HEAD_SHARE),
+            is_new=new_items(data.items, fit.interactions, counts), eval_users=eval_users, eval_targets=targets,
+            text_vectors=text_vectors, colours=colours, rec=rec, build_seconds=time.perf_counter() - start,
+        )
+
+    @property
+    def n_items(self) -> int:
+        return self.data.n_items
+
+    def rows_of(self, users: np.ndarray) -> np.ndarray:
+        """Row positions in ``users`` / ``user_vectors`` of the given user indices (-1 if absent)."""
+        if self._row is None:
+            row = np.full(self.data.n_users, -1, dtype=np.int64)
+            row[self.users] = np.arange(len(self.users))
+            self._row = row
+        return self._row[np.asarray(users, dtype=np.int64)]
+
+    def held_out(self, users: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The held-out users among ``users`` (ascending) and their held-out items."""
+        if self._target_row is None:
+            row = np.full(self.data.n_users, -1, dtype=np.int64)
+            row[self.eval_users] = np.arange(len(self.eval_users))
+            self._target_row = row
+        rows = self._target_row[np.unique(np.asarray(users, dtype=np.int64))]
+        rows = rows[rows >= 0]
+        return self.eval_users[rows], [self.eval_targets[r] for r in rows]
+
+    def scores(self, users: np.ndarray) -> np.ndarray:
+        """The model's scores of every item for users with history: (n, I) float32."""
+        rows = self.rows_of(users)
+        if (rows < 0).any():
+            raise ValueError(f"user index {int(np.asarray(users)[rows < 0][0])} has no training history in this stage")
+        return self.user_vectors[rows] @ self.item_vectors.T
+
+    def tfidf(self):
+        """TF-IDF of every item's text over the catalogue: ((I, V) csr, (V,) terms), built once.
+
+        Terms are words of two or more letters, English stop words and terms in a single item left
+        out; idf = ln((1 + I) / (1 + df)) + 1 and rows are L2-normalised (scikit-learn's defaults).
+        """
+        if self._tfidf is None:
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
+            from engine.models.text_encoder import item_texts
+
+            texts = item_texts(self.data.items)
+            vec = TfidfVectorizer(stop_words="english", token_pattern=r"(?u)\b[^\W\d_]{2,}\b", min_df=2, sublinear_tf=True)
+            try:
+                matrix = vec.fit_transform(texts).tocsr().astype(np.float32)
+                terms = vec.get_feature_names_out()
+            except ValueError:  # no term in two items (placeholder titles): no keywords
+                matrix, terms = sp.csr_matrix((len(texts), 0), dtype=np.float32), np.array([], dtype=object)
+            self._tfidf = (matrix, terms)
+        return self._tfidf
+
+
+def single_thread():
+    """A context with one BLAS / OpenMP thread.
+
+    Re-ranking and judging one page are many small matrix products: extra threads only add
+    hand-off latency, and on a shared CPU they wait for cores (3-4x slower pages measured here).
+
+    Returns:
+        A context manager (a no-op where threadpoolctl is missing).
+    """
+    global _THREADS
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # scikit-learn brings it; without it nothing is limited
+        return contextlib.nullcontext()
+    if _THREADS is None:
+        _THREADS = ThreadpoolController()
+    return _THREADS.limit(limits=1)
+
+
+def user_states(rec: FineTunedRecommender, histories: list[np.ndarray], batch: int = USER_BATCH) -> tuple[np.ndarray, np.ndarray]:
+    """The user tower's last state (the user vector) and its mean over all history positions.
+
+    Args:
+        rec: the recommender (its model and item table).
+        histories: item index arrays, oldest first; the last ``max_len`` items are read.
+        batch: histories run at once.
+
+    Returns:
+        ((U, D) user vectors, (U, D) mean states), float32.
+    """
+    import torch
+
+    from engine.models.two_tower import pad_sequences
+
+    model = rec.model
+    model.eval()
+    table = torch.from_numpy(np.asarray(rec.item_vectors, dtype=np.float32))
+    dim = table.shape[1]
+    last, mean = [np.zeros((0, dim), np.float32)], [np.zeros((0, dim), np.float32)]
+    with torch.no_grad():
+        for s in range(0, len(histories), batch):
+            # The same reading of a history as FineTunedRecommender.user_vectors (repeats collapsed or not).
+            seqs, lengths = pad_sequences(histories[s : s + batch], model.config.max_len, getattr(model.config, "collapse_repeats", True))
+            states = model.user_states(table[torch.from_numpy(seqs)]).numpy()  # (B, L, D)
+            rows = np.arange(len(seqs))
+            last.append(states[rows, lengths - 1])
+            valid = (np.arange(seqs.shape[1])[None, :] < lengths[:, None]).astype(np.float32)  # (B, L)
+            mean.append(np.einsum("bld,bl->bd", states, valid) / lengths[:, None])
+    return np.concatenate(last).astype(np.float32), np.concatenate(mean).astype(np.float32)
+
+
+def new_items(items: pd.DataFrame, interactions: pd.DataFrame, item_counts: np.ndarray, days: int = NEW_DAYS) -> np.ndarray:
+    """New arrivals: created within ``days`` of the latest training event, or with no training interaction.
+
+    Args:
+        items: the catalogue (``created_at`` optional).
+        interactions: the training interactions (their latest timestamp is "now").
+        item_counts: (I,) training interactions per item.
+        days: the window.
+
+    Returns:
+        (I,) bool.
+    """
+    new = np.asarray(item_counts) == 0
+    if "created_at" in items.columns and len(interactions):
+        now = interactions[TIME_COL].max()
+        created = pd.to_datetime(items["created_at"])
+        recent = (created > now - pd.Timedelta(days=days)).fillna(False).to_numpy(dtype=bool)
+        new |= recent
+    return new
+
+
+def load_studio(
+    data: Dataset | str | Path,
+    model_dir: str | Path | None = None,
+    *,
+    protocol: str | None = None,
+    test_days: int | None = None,
+    stage: str = "test",
+    text: bool = True,
+    images: bool = True,
+) -> Studio:
+    """Load a data directory and a trained model and build the :class:`Studio`.
+
+    Args:
+        data: a loaded :class:`Dataset` or its directory.
+        model_dir: the model directory (default: the newest under ``DIR/models``).
+        protocol: held-out protocol (default: the one the model was trained with).
+        test_days: temporal protocol's test days (default: the model's).
+        stage: ``"test"`` or ``"valid"``.
+        text: load pretrained text vectors (for intra-list diversity) where items have real text.
+        images: compute picture colour features (cached in ``DIR/.cache``).
+
+    Returns:
+        The ready context.
+    """
+    from engine.core.constants import DEFAULT_TEST_DAYS
+    from engine.data.tables import load_dataset
+    from engine.models.store import load_recommender, newest_model
+    from engine.data.splits import make_split
+
+    if not isinstance(data, Dataset):
+        data = load_dataset(data)
+    model_dir = Path(model_dir) if model_dir else newest_model(data.root)
+    rec, manifest = load_recommender(model_dir, data)
+    protocol = protocol or manifest.get("protocol", "loo")
+    test_days = test_days or manifest.get("test_days") or DEFAULT_TEST_DAYS
+    split = make_split(data, protocol, test_days)
+    text_vectors = None
+    if text and data.has_text():
+        from engine.models.text_encoder import cached_item_vectors
+
+        text_vectors = cached_item_vectors(data.root, data.items)
+    colours = None
+    if images:
+        from engine.data.colours import colour_features
+
+        colours = colour_features(data)
+    return Studio.build(data, rec, split, stage, text_vectors, colours)

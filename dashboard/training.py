@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import streamlit as st
@@ -37,20 +36,17 @@ def run_training(data_dir: str, *, minutes: float, mode: str, protocol: str) -> 
     """Train with the engine, drawing its per-epoch progress; select the new model and redraw."""
     from engine.models.store import new_model_dir
     from engine.training.job import make_config, train_and_save
+    from engine.training.progress import describe_progress, finished_label
 
     data = R.dataset(data_dir)
     config = make_config(data, mode=mode, protocol=protocol)
     bar = st.progress(0.0, text="Reading the catalogue and encoding item texts…")
-    budget = minutes * 60
+    entries: list[dict] = []
 
     def progress(entry: dict) -> None:
-        done = max(entry["epoch"] / max(config.max_epochs, 1), entry.get("seconds", 0) / budget)
-        parts = [f"{'Refit on train + validation, epoch' if entry.get('refit') else 'Epoch'} {entry['epoch']}"]
-        if entry["loss"] == entry["loss"]:  # epoch 0 (the untrained model) has no loss
-            parts.append(f"loss {entry['loss']:.3f}")
-        if not entry.get("refit"):  # refit epochs have no validation left to score
-            parts.append(f"validation NDCG@10 {entry['valid_ndcg@10']:.4f}")
-        bar.progress(min(done, 0.99), text=" · ".join(parts + [f"{entry.get('seconds', 0):.0f} s"]))
+        entries.append(entry)
+        state = describe_progress(entries, config.max_epochs, minutes, refit_follows=config.refit)
+        bar.progress(min(state.fraction, 0.99), text=state.text)
 
     try:
         out, manifest, result = train_and_save(data, new_model_dir(data_dir), config, protocol=protocol, max_minutes=minutes, progress=progress)
@@ -58,7 +54,7 @@ def run_training(data_dir: str, *, minutes: float, mode: str, protocol: str) -> 
         bar.empty()
         st.error(f"Training failed: {exc}")
         return
-    bar.progress(1.0, text=f"Done in {result.seconds:.0f} s: {result.epochs} epochs, stopped by {result.stopped_by.replace('_', ' ')}")
+    bar.progress(1.0, text=finished_label(result.epochs, result.seconds, result.stopped_by))
     select_next_run(side_model=out.name)
     st.session_state["_flash"] = (
         f"Trained model {out.name}: held-out NDCG@10 {manifest['metrics'].get('ndcg@10', float('nan')):.4f} "
@@ -97,7 +93,8 @@ def import_upload(name: str, items, interactions, users=None) -> Path:
         DataError: a bad name, a missing file or the loader's message (naming the uploaded file,
             column and rows).
     """
-    from engine.data.tables import commit_staged, load_dataset
+    from engine.core.files import merge_staged, new_stage
+    from engine.data.tables import load_dataset
 
     name = (name or "").strip()
     if not NAME_RE.match(name):
@@ -109,7 +106,7 @@ def import_upload(name: str, items, interactions, users=None) -> Path:
     if target.exists():
         raise DataError(f"a data set named {name!r} already exists in {root}; choose another name")
     root.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{name}.upload-", dir=root))
+    stage = new_stage(target, "upload")
     renames: dict[str, str] = {}
     try:
         for table, upload in (("items", items), ("interactions", interactions), ("users", users)):
@@ -126,7 +123,7 @@ def import_upload(name: str, items, interactions, users=None) -> Path:
                 message = message.replace(staged, original)
             raise DataError(message.replace(str(stage), name)) from None
         del data
-        commit_staged(stage, target)
+        merge_staged(stage, target)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return target

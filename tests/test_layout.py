@@ -10,7 +10,7 @@ import pytest
 
 from engine.cli.parser import main
 from engine.page.judge import judged_layout
-from engine.page.layout import Card, Layout, Row, build_layout
+from engine.page.layout import Card, Layout, Row
 from engine.page.rerank import Settings
 from engine.studio.segments import learned_segments
 

@@ -55,25 +55,25 @@ def cmd_train(args) -> None:
     from engine.cli.common import load_data
     from engine.models.store import new_model_dir
     from engine.training.job import train_and_save
+    from engine.training.progress import describe_progress
 
     data = load_data(args)
     config = _config(args, data)
     if not config.use_text:
         print(f"{data.name}: items have no real text (titles are placeholders): training the id part only, no encoder")
     out = args.out or new_model_dir(args.dir)
-    bar = tqdm(total=config.max_epochs, desc="train", unit="epoch", file=sys.stderr)
+    steps = 1000  # the bar's resolution: it shows the stage's share done, by epochs or by budget
+    bar = tqdm(total=steps, desc="train: reading the data and encoding item texts", file=sys.stderr, bar_format="{bar:24}| {desc}")
+    entries: list[dict] = []
 
     def progress(entry: dict) -> None:
-        if entry.get("refit") and entry["epoch"] == 1:  # the refit runs the best epoch count again
-            bar.set_description("refit on train + validation")
-            bar.reset(total=entry["refit_epochs"])
-        postfix = {"step": entry["step"]}
-        if entry["loss"] == entry["loss"]:  # epoch 0, the untrained model, has no loss
-            postfix["loss"] = f"{entry['loss']:.3f}"
-        if not entry.get("refit"):
-            postfix["valid_ndcg"] = f"{entry['valid_ndcg@10']:.4f}"
-        bar.set_postfix(postfix)
-        bar.update(1 if entry["epoch"] > 0 else 0)
+        entries.append(entry)
+        state = describe_progress(entries, config.max_epochs, args.max_minutes, refit_follows=config.refit)
+        if state.refit and state.epoch == 1:  # the refit runs the best epoch count again: a bar of its own
+            bar.reset(total=steps)
+        bar.set_description_str(state.text, refresh=False)
+        bar.n = round(state.fraction * steps)
+        bar.refresh()
 
     out, manifest, result = train_and_save(
         data, out, config, protocol=args.protocol, test_days=args.test_days, max_minutes=args.max_minutes,

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import warnings
 from pathlib import Path
 
-from engine.core.constants import DEFAULT_TEST_DAYS, SEED
-from engine.cli.common import add_split_args, baseline_names, ild_text_vectors, load_data, positive_int  # noqa: F401
+from engine.core.constants import SEED
+from engine.cli.common import add_split_args, baseline_names, ild_text_vectors, load_data
 from engine.core.errors import DataError, ModelError
 
 

@@ -88,3 +88,41 @@ def staged_directory(out_dir: str | Path, tag: str = "tmp") -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+
+
+def atomic_save_npy(path: str | Path, array) -> Path:
+    """``numpy.save`` of one array to ``path``, atomically."""
+    import numpy as np
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a handle, so numpy adds no suffix of its own
+            np.save(handle, array)
+
+    return atomic_write(path, write)
+
+
+def atomic_save_npz(path: str | Path, **arrays) -> Path:
+    """``numpy.savez`` of named arrays to ``path``, atomically."""
+    import numpy as np
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    return atomic_write(path, write)
+
+
+def merge_staged(stage: Path, out_dir: str | Path) -> Path:
+    """Move every file of a finished staging directory into ``out_dir``, one atomic rename each,
+    then remove the stage. Files of ``out_dir`` that the stage does not hold (a ``models/``
+    folder beside a data set's tables, say) are kept."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for source in sorted(stage.rglob("*")):
+        if source.is_dir():
+            continue
+        target = out_dir / source.relative_to(stage)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+    shutil.rmtree(stage, ignore_errors=True)
+    return out_dir

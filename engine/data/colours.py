@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from engine.core.files import atomic_save_npz
 from engine.data.tables import Dataset
 
 HUE_BINS = 12  # 30-degree hue sectors for coloured pixels
@@ -152,10 +152,7 @@ def colour_features(data: Dataset, use_cache: bool = True) -> ColourFeatures | N
         available[i] = True
     if use_cache:
         try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp.npz")
-            np.savez(tmp, hist=hist, mean_rgb=mean_rgb, available=available)
-            os.replace(tmp, cache)
+            atomic_save_npz(cache, hist=hist, mean_rgb=mean_rgb, available=available)
         except OSError:
             pass  # a read-only data directory just means no cache
     return ColourFeatures(hist, mean_rgb, available) if available.any() else None

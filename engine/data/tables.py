@@ -26,6 +26,7 @@ from engine.core.constants import (
     WEIGHT_COL,
 )
 from engine.core.errors import DataError
+from engine.core.files import merge_staged, new_stage
 
 TABLES = ("items", "interactions", "users")
 _SHOW_ROWS = 5  # how many offending rows an error message lists
@@ -319,11 +320,6 @@ def load_dataset(root: str | Path, *, drop_unknown: bool = False, encoding: str 
 # Writing
 
 
-def _stage_dir(out_dir: Path) -> Path:
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-
-
 def _place_image(source: Path | bytes, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(source, (bytes, bytearray)):
@@ -333,21 +329,6 @@ def _place_image(source: Path | bytes, target: Path) -> None:
         os.link(source, target)  # cheap when on the same filesystem
     except OSError:
         shutil.copyfile(source, target)
-
-
-def commit_staged(stage: Path, out_dir: Path) -> None:
-    """Move every file of a finished staging directory into out_dir, one atomic rename each.
-
-    Files of out_dir that the stage does not hold (a ``models/`` folder, say) are kept.
-    """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for source in sorted(stage.rglob("*")):
-        if source.is_dir():
-            continue
-        target = out_dir / source.relative_to(stage)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, target)
-    shutil.rmtree(stage, ignore_errors=True)
 
 
 def write_dataset(
@@ -381,7 +362,7 @@ def write_dataset(
     out_dir = Path(out_dir)
     _require_columns(items, ITEM_REQUIRED, Path("items"))
     _require_columns(interactions, INTERACTION_REQUIRED, Path("interactions"))
-    stage = _stage_dir(out_dir)
+    stage = new_stage(out_dir)
     try:
         tables = {"items": items, "interactions": interactions, "users": users}
         for name, frame in tables.items():
@@ -402,7 +383,7 @@ def write_dataset(
             other = out_dir / f"{name}.{'parquet' if fmt == 'csv' else 'csv'}"
             if (stage / f"{name}.{fmt}").exists() and other.exists():
                 other.unlink()
-        commit_staged(stage, out_dir)
+        merge_staged(stage, out_dir)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
-import shutil
-import tempfile
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +17,7 @@ from safetensors.torch import load_file, save_file
 from engine.core.constants import ITEM_COL
 from engine.data.tables import Dataset
 from engine.core.errors import ModelError
+from engine.core.files import staged_directory
 from engine.core.jsonio import json_text
 from engine.models.two_tower import Ranker, RankerConfig, TextTower
 from engine.models.finetuned import FineTunedRecommender
@@ -59,9 +57,7 @@ def save_model(out_dir: str | Path, model: Ranker, tower: TextTower | None, data
     ``encoder.`` (the frozen rest is the pretrained encoder named in the config).
     """
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    with staged_directory(out_dir) as stage:
         tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
         if tower is not None:
             for name, p in tower.encoder.named_parameters():
@@ -82,16 +78,6 @@ def save_model(out_dir: str | Path, model: Ranker, tower: TextTower | None, data
             "format": 1,
         }
         (stage / "manifest.json").write_text(json_text(manifest, fallback=str))
-        if out_dir.exists():
-            backup = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, backup)
-            os.replace(stage, out_dir)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(stage, out_dir)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     return out_dir
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from engine.core.constants import TITLE_COL
+from engine.core.files import atomic_save_npy
 
 ENCODER_ENV = "HOMEPAGE_ENCODER"  # point this at any BERT-family model folder to use your own
 TEXT_FIELDS = ("title", "category", "brand", "color", "description")
@@ -94,10 +95,7 @@ def cached_item_vectors(root: Path, items: pd.DataFrame, encoder_path: str | Non
     tokenizer, model = load_encoder(encoder_path)
     vectors = encode_texts(texts, tokenizer, model)
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npy")
-        np.save(tmp, vectors)
-        os.replace(tmp, cache)
+        atomic_save_npy(cache, vectors)
     except OSError:
         pass  # a read-only data directory just means no cache
     return vectors

@@ -6,13 +6,13 @@ import csv
 import io
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from engine.core.constants import TITLE_COL
+from engine.core.files import atomic_write_text
 from engine.page.rerank import Page, Settings, rank_segment
 from engine.studio.segments import Segment
 from engine.studio.context import Studio
@@ -118,7 +118,7 @@ class Layout:
 
     def to_json(self, path: str | Path) -> Path:
         """Write the layout JSON (to a temporary name, then renamed into place)."""
-        return _write_text(path, json.dumps(self.to_dict(), indent=2, allow_nan=False))
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=2, allow_nan=False))
 
     @classmethod
     def from_json(cls, path: str | Path) -> "Layout":
@@ -150,7 +150,7 @@ class Layout:
 
     def to_csv(self, path: str | Path) -> Path:
         """Write :meth:`to_csv_text` to a file (atomically)."""
-        return _write_text(path, self.to_csv_text())
+        return atomic_write_text(path, self.to_csv_text())
 
     @classmethod
     def from_csv_text(cls, text: str, source: str = "layout.csv") -> "Layout":
@@ -202,15 +202,6 @@ def _clean(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def _write_text(path: str | Path, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def page_to_layout(studio: Studio, segment: Segment, settings: Settings, page: Page) -> Layout:

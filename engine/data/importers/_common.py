@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.data.tables import TABLES, commit_staged, load_dataset, write_dataset
+from engine.core.files import merge_staged, new_stage
+from engine.data.tables import TABLES, load_dataset, write_dataset
 from engine.core.errors import DataError
 
 
@@ -50,8 +51,7 @@ def write_validated(
         DataError: when the written directory does not load; the message names ``out``.
     """
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    holder = Path(tempfile.mkdtemp(prefix=f".{out.name}.import-", dir=out.parent))
+    holder = new_stage(out, "import")
     try:
         staged = write_dataset(
             holder / "data", items, interactions, users, images=images, fmt=fmt, extra_files=extra_files
@@ -62,13 +62,13 @@ def write_validated(
             # Name the real destination, not the throw-away staging folder.
             raise DataError(str(exc).replace(str(staged), str(out))) from exc
         # A table left from an earlier import (either format) must not shadow or outlive the new one;
-        # other files in out (models/, images/) are kept, as commit_staged does.
+        # other files in out (models/, images/) are kept, as merge_staged does.
         for name in TABLES:
             for suffix in ("csv", "parquet"):
                 old = out / f"{name}.{suffix}"
                 if old.exists() and not (staged / old.name).exists():
                     old.unlink()
-        commit_staged(staged, out)
+        merge_staged(staged, out)
     finally:
         shutil.rmtree(holder, ignore_errors=True)
     return out

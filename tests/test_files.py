@@ -1,0 +1,66 @@
+"""engine.core.files: atomic file writes and whole-directory swaps leave the old state on failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.core.files import atomic_save_npy, atomic_write, atomic_write_text, merge_staged, new_stage, staged_directory
+
+
+def test_atomic_write_replaces_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "a.json"
+    atomic_write_text(target, "one")
+    atomic_write_text(target, "two")
+    assert target.read_text() == "two"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["a.json"]
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "a.txt"
+    atomic_write_text(target, "old")
+
+    def half_then_fail(tmp: Path) -> None:
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, half_then_fail)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_npy_keeps_its_name(tmp_path: Path) -> None:
+    target = tmp_path / "v.npy"
+    atomic_save_npy(target, np.arange(3))
+    assert np.load(target).tolist() == [0, 1, 2] and [p.name for p in tmp_path.iterdir()] == ["v.npy"]
+
+
+def test_staged_directory_swaps_whole_or_not_at_all(tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    with staged_directory(out) as stage:
+        (stage / "a").write_text("1")
+        (stage / "b").write_text("1")
+    with pytest.raises(RuntimeError):
+        with staged_directory(out) as stage:
+            (stage / "a").write_text("2")
+            raise RuntimeError("killed halfway")
+    assert {p.name: p.read_text() for p in out.iterdir()} == {"a": "1", "b": "1"}
+    with staged_directory(out) as stage:
+        (stage / "c").write_text("3")
+    assert [p.name for p in out.iterdir()] == ["c"]  # whole: nothing of the old one is mixed in
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_merge_staged_keeps_files_the_stage_does_not_hold(tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    (out / "models").mkdir(parents=True)
+    (out / "models" / "m").write_text("keep")
+    (out / "items.csv").write_text("old")
+    stage = new_stage(out)
+    (stage / "items.csv").write_text("new")
+    merge_staged(stage, out)
+    assert (out / "items.csv").read_text() == "new" and (out / "models" / "m").read_text() == "keep"
+    assert not stage.exists()

@@ -29,11 +29,11 @@ from engine.data.tables import load_dataset  # noqa: E402
 from engine.core.errors import ModelError  # noqa: E402
 from engine.page.judge import evaluate_lists, frontier, segment_value  # noqa: E402
 from engine.core.jsonio import write_json  # noqa: E402
-from engine.page.layout import build_layout  # noqa: E402
 from engine.models.store import load_model, newest_model, save_model  # noqa: E402
 from engine.page.rerank import Settings, rank_segment  # noqa: E402
-from engine.studio.segments import attribute_agreement, learned_segments, rule_segments, visible_segments  # noqa: E402
+from engine.studio.segments import attribute_agreement, segment_catalogue  # noqa: E402
 from engine.studio.context import load_studio  # noqa: E402
+from meta import run_finished, run_started  # noqa: E402
 
 RUNS = {"demo": ("loo", None), "hm": ("temporal", 28)}  # name -> (protocol, test_days), as benchmarks/ranker.py
 FRONTIER_KEYS = ("diversity", "long_tail", "ndcg@10", "recall@40", "hr@40", "ild@10", "tail_share@10", "coverage@40", "novelty@10", "avg_price@10")
@@ -97,6 +97,7 @@ def run(name: str, out: Path, minutes: float, repeats: int, given: Path | None) 
     path = prepare(name, out / "data", reimport=False)
     if path is None:
         return None
+    started = run_started("layouts")
     data = load_dataset(path)
     model_dir = _model_for(name, data, out, minutes, given)
     start = time.perf_counter()
@@ -105,13 +106,14 @@ def run(name: str, out: Path, minutes: float, repeats: int, given: Path | None) 
     log(f"[{name}] studio in {studio_s:.1f}s ({len(studio.users):,} users with history, {len(studio.eval_users):,} held out, {data.n_items:,} items; model {model_dir})")
 
     start = time.perf_counter()
-    seg = learned_segments(studio, "kmeans")
+    kmeans = segment_catalogue(studio, "kmeans", rules=False)
+    seg = kmeans.learned
     cluster_s = time.perf_counter() - start
     start = time.perf_counter()
-    gmm = learned_segments(studio, "gmm")
+    gmm = segment_catalogue(studio, "gmm", rules=False).learned
     gmm_s = time.perf_counter() - start
-    rules = visible_segments(rule_segments(studio))
-    segment = visible_segments(seg.segments)[0]
+    rules = segment_catalogue(studio, learned=False).visible
+    segment = kmeans.visible[0]
     log(f"[{name}] k-means k={seg.k} (silhouette) in {cluster_s:.1f}s; GMM k={gmm.k} (BIC) in {gmm_s:.1f}s; {len(rules)} rule segments; "
         f"benchmark segment {segment.id} '{segment.name}' ({segment.size} users)")
 
@@ -133,12 +135,31 @@ def run(name: str, out: Path, minutes: float, repeats: int, given: Path | None) 
     start = time.perf_counter()
     table = frontier(studio, segment, settings)
     timings["frontier_5x5_s"] = time.perf_counter() - start
-    value = segment_value(studio, segment, build_layout(studio, segment, settings))
+    value = segment_value(studio, segment, rank_segment(studio, segment, settings))
 
-    lines = [f"### {name} ({studio.split.protocol}; {len(studio.users):,} users with history, {data.n_items:,} items; model `{model_dir.name}`)", ""]
-    lines.append(f"Segments: k-means k = {seg.k} by silhouette ({cluster_s:.1f} s), GMM k = {gmm.k} by BIC ({gmm_s:.1f} s), {len(rules)} rule segments. "
-                 f"Benchmark segment: **{segment.name}** ({segment.id}, {segment.size} users, {len(seg_users)} held out).")
     ari = attribute_agreement(studio, "taste")
+    result = {"dataset": name, "protocol": studio.split.protocol, "n_users": len(studio.users), "n_items": data.n_items,
+              "model_dir": str(model_dir), "segment": segment.to_dict(), "segment_held_out": len(seg_users),
+              "k_kmeans": seg.k, "k_gmm": gmm.k, "kmeans_seconds": cluster_s, "gmm_seconds": gmm_s, "n_rule_segments": len(rules),
+              "repeats": repeats, "slots": len(items), "timings": timings, "studio_seconds": studio_s,
+              "frontier": table.to_dict(orient="records"), "segment_value": value.to_dict(orient="records"),
+              "layout_metrics": ev.metrics, "taste_ari": ari}
+    result.update(run_finished(started))
+    write_json(result, out / f"layouts_{name}.json")
+    text = section(result)
+    log(text)
+    return text, result
+
+
+def section(result: dict) -> str:
+    """The markdown section of one run's result (the JSON ``layouts_<name>.json`` that :func:`run` writes)."""
+    import pandas as pd
+
+    name, timings, repeats, segment = result["dataset"], result["timings"], result["repeats"], result["segment"]
+    lines = [f"### {name} ({result['protocol']}; {result['n_users']:,} users with history, {result['n_items']:,} items; model `{Path(result['model_dir']).name}`)", ""]
+    lines.append(f"Segments: k-means k = {result['k_kmeans']} by silhouette ({result['kmeans_seconds']:.1f} s), GMM k = {result['k_gmm']} by BIC ({result['gmm_seconds']:.1f} s), {result['n_rule_segments']} rule segments. "
+                 f"Benchmark segment: **{segment['name']}** ({segment['id']}, {segment['size']} users, {result['segment_held_out']} held out).")
+    ari = result.get("taste_ari")
     if ari is not None:
         lines.append("")
         lines.append(f"Learned segments against the latent tastes in users.csv (k-means, k = {ari['k']}): adjusted Rand index "
@@ -147,26 +168,20 @@ def run(name: str, out: Path, minutes: float, repeats: int, given: Path | None) 
     lines.append("")
     lines.append("| timing (median of %d) | value |" % repeats)
     lines.append("|---|---|")
-    lines.append(f"| studio (user vectors, text and colour features) | {studio_s:.1f} s |")
+    lines.append(f"| studio (user vectors, text and colour features) | {result['studio_seconds']:.1f} s |")
     for method in ("mmr", "dpp"):
-        lines.append(f"| re-rank {len(page.flat_items())} slots from 500 candidates, {method.upper()} (+ xQuAD, visual) | {timings[f'rerank_{method}_ms']:.1f} ms (whole page with rules and why: {timings[f'page_{method}_ms']:.1f} ms) |")
+        lines.append(f"| re-rank {result['slots']} slots from 500 candidates, {method.upper()} (+ xQuAD, visual) | {timings[f'rerank_{method}_ms']:.1f} ms (whole page with rules and why: {timings[f'page_{method}_ms']:.1f} ms) |")
     lines.append(f"| evaluate one layout for {timings['evaluate_users']:,} held-out users | {timings['evaluate_ms']:.1f} ms |")
     lines.append(f"| 5x5 frontier (25 pages re-ranked and evaluated) | {timings['frontier_5x5_s']:.2f} s |")
     lines.append("")
-    lines.append(f"Frontier for {segment.name} (MMR, visual 0.3; current setting diversity 0.5, long-tail 0.3):")
+    lines.append(f"Frontier for {segment['name']} (MMR, visual 0.3; current setting diversity 0.5, long-tail 0.3):")
     lines.append("")
-    lines.append(_table(table, FRONTIER_KEYS))
+    lines.append(_table(pd.DataFrame(result["frontier"]), FRONTIER_KEYS))
     lines.append("")
     lines.append("Segment page vs per-user personalised page vs one global popular page (same held-out members, 40 slots):")
     lines.append("")
-    lines.append(_table(value, ("page", "n_users", "ndcg@10", "recall@40", "hr@40", "coverage@40", "tail_share@40", "ild@10", "novelty@10")))
-    text = "\n".join(lines) + "\n"
-    log(text)
-    result = {"dataset": name, "model_dir": str(model_dir), "segment": segment.to_dict(), "k_kmeans": seg.k, "k_gmm": gmm.k,
-              "timings": timings, "studio_seconds": studio_s, "frontier": table.to_dict(orient="records"),
-              "segment_value": value.to_dict(orient="records"), "layout_metrics": ev.metrics, "taste_ari": ari}
-    write_json(result, out / f"layouts_{name}.json")
-    return text, result
+    lines.append(_table(pd.DataFrame(result["segment_value"]), ("page", "n_users", "ndcg@10", "recall@40", "hr@40", "coverage@40", "tail_share@40", "ild@10", "novelty@10")))
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:

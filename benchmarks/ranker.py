@@ -10,6 +10,7 @@ benchmarks/out/ranker.md and one JSON per run. Beauty runs id-only (no item text
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -33,6 +34,7 @@ from engine.models.finetuned import FineTunedRecommender, ZeroShot  # noqa: E402
 from engine.models.text_encoder import cached_item_vectors  # noqa: E402
 from engine.training.loop import train_ranker  # noqa: E402
 from engine.training.job import make_config  # noqa: E402
+from meta import run_finished, run_started  # noqa: E402
 
 RUNS = {  # name -> (protocol, test_days)
     "demo": ("loo", None),
@@ -82,12 +84,12 @@ def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "
     path = prepare(name, data_root, reimport=False)
     if path is None:
         return None
+    started = run_started("ranker")
     data = load_dataset(path)
     protocol, days = RUNS[name]
     split = make_split(data, protocol, days or 28)
     config = make_config(data, mode=mode, protocol=protocol, test_days=days or 28)  # the same config `homepage train --mode MODE` uses
-    for key, value in (overrides or {}).items():
-        setattr(config, key, value)
+    config = dataclasses.replace(config, **(overrides or {}))
     log(f"[{name}] training ({protocol}, budget {minutes} min, text={'yes' if config.use_text else 'no: id part only'})")
     model, tower, result = train_ranker(
         data, split, config, max_minutes=minutes,
@@ -116,8 +118,24 @@ def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "
     # Paired bootstrap over the same test users: finetuned minus the best baseline, per metric.
     paired = {key: paired_bootstrap_ci(base_users[best_base][key], ft_users[key]) for key in PAIRED_KEYS}
     out["paired_vs_best_baseline"] = {"baseline": best_base, **{k: {"diff": d, "ci95": [lo, hi]} for k, (d, lo, hi) in paired.items()}}
+    out["run"] = name
+    out.update(run_finished(started))
     write_json(out, out_dir / f"ranker_{name}.json")
-    lines = [f"### {name} ({protocol}{f', last {days} days' if days else ''}; {out['n_users']:,} test users, {data.n_items:,} items, masked history; encoder {config.mode}{', zero-shot start' if config.user_residual else ''}{', refit on train + validation' if result.refit.startswith('done') else ''}{''.join(f', {k}={v}' for k, v in (overrides or {}).items())})", ""]
+    text = section(out)
+    log(text)
+    return text, out
+
+
+def section(out: dict) -> str:
+    """The markdown section of one run's result (the JSON ``ranker_<name>.json`` that :func:`run` writes)."""
+    name, protocol, days = out["run"], out["protocol"], out["split"].get("test_days")
+    models, training, speed = out["models"], out["training"], out["inference_seconds_1000_users"]
+    overrides = training.get("overrides") or {}
+    pairs = out["paired_vs_best_baseline"]
+    best_base = pairs["baseline"]
+    paired = {k: (v["diff"], *v["ci95"]) for k, v in pairs.items() if k != "baseline"}
+    ft = models["finetuned"]
+    lines = [f"### {name} ({protocol}{f', last {days} days' if days else ''}; {out['n_users']:,} test users, {out['n_items']:,} items, masked history; encoder {training['mode']}{', zero-shot start' if training.get('start') == 'zero_shot' else ''}{', refit on train + validation' if str(training.get('refit', '')).startswith('done') else ''}{''.join(f', {k}={v}' for k, v in overrides.items())})", ""]
     lines.append(markdown_table(models, KEYS))
     lines.append("")
     margin = ft["ndcg@10"] - models[best_base]["ndcg@10"]
@@ -125,7 +143,8 @@ def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "
         f"finetuned vs best baseline ({best_base}) NDCG@10: {ft['ndcg@10']:.4f} vs {models[best_base]['ndcg@10']:.4f} "
         f"({margin:+.4f}, {margin / max(models[best_base]['ndcg@10'], 1e-9):+.0%}); "
         + (f"vs zero_shot {models['zero_shot']['ndcg@10']:.4f}; " if "zero_shot" in models else "zero_shot: n/a (no text); ")
-        + f"training {result.seconds / 60:.1f} min on this machine; scoring all items for 1,000 users {speed * 1000:.0f} ms."
+        + f"training {training['seconds'] / 60:.1f} min ({training.get('epochs', '?')} epochs, best epoch {training.get('best_epoch', '?')}, "
+        f"stopped by {training.get('stopped_by', '?')}) on this machine; scoring all items for 1,000 users {speed * 1000:.0f} ms."
     )
     lines.append("")
     lines.append(f"Paired difference finetuned - {best_base} over the same {out['n_users']:,} users (95% bootstrap interval; "
@@ -137,9 +156,7 @@ def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "
         lines.append(f"| **ours: finetuned (id-only transformer)** | {ft['ndcg@10']:.4f} | {ft['hr@10']:.4f} |")
         for pub, (n, h) in PUBLISHED_BEAUTY.items():
             lines.append(f"| {pub} (published) | {n:.4f} | {h:.4f} |")
-    text = "\n".join(lines) + "\n"
-    log(text)
-    return text, out
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:

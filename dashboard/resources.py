@@ -145,14 +145,24 @@ def _path_of(mkey: str) -> Path:
 # Data (a resource: one shared copy per process)
 
 
+_LOADED: set[str] = set()  # data sets loaded in this process (to tell a first, slow load)
+
+
 @st.cache_resource(max_entries=4, show_spinner="Loading the data set…")
 def _dataset(key: str) -> Dataset:
-    return load_dataset(key.split("|", 1)[0])
+    data = load_dataset(key.split("|", 1)[0])
+    _LOADED.add(key)
+    return data
 
 
 def dataset(path: str) -> Dataset:
     """The loaded data directory; raises the engine's DataError with its message."""
     return _dataset(data_key(path))
+
+
+def dataset_loaded(path: str) -> bool:
+    """Whether this process has loaded the data set already (False: the next call may take a while)."""
+    return data_key(path) in _LOADED
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -189,33 +199,30 @@ def studio(data_dir: str, model: str):
     return _studio(data_key(data_dir), model_key(data_dir, model))
 
 
-_BUILT: set[tuple] = set()  # segmentations built in this process (to tell a first, slow load)
+_BUILT: set[tuple] = set()  # segment catalogues built in this process (to tell a first, slow load)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Finding segments…")
-def _segmentation(dkey: str, mkey: str, method: str, k: int | None):
-    from engine.studio.segments import learned_segments, rule_segments, visible_segments
+def _catalogue(dkey: str, mkey: str, method: str, k: int | None):
+    from engine.studio.segments import segment_catalogue as engine_catalogue
 
-    st_ = _studio(dkey, mkey)
-    learned = learned_segments(st_, method, k)
+    catalogue = engine_catalogue(_studio(dkey, mkey), method, k)
     _BUILT.add((dkey, mkey, method, k))
-    return learned, visible_segments(learned.segments + rule_segments(st_))
+    return catalogue
 
 
-def segmentation_built(data_dir: str, model: str, method: str = "kmeans", k: int | None = None) -> bool:
+def catalogue_built(data_dir: str, model: str, method: str = "kmeans", k: int | None = None) -> bool:
     """Whether this process has built the segments already (False: the next call may take a while)."""
     return (data_key(data_dir), model_key(data_dir, model), method, k) in _BUILT
 
 
-def segmentation(data_dir: str, model: str, method: str = "kmeans", k: int | None = None):
-    """(the learned :class:`~engine.segments.Segmentation`, every segment that may be shown: learned then rule)."""
-    return _segmentation(data_key(data_dir), model_key(data_dir, model), method, k)
+def segment_catalogue(data_dir: str, model: str, method: str = "kmeans", k: int | None = None):
+    """``engine.studio.segments.segment_catalogue``: the learned clustering, and ``visible``, every segment that may be shown."""
+    return _catalogue(data_key(data_dir), model_key(data_dir, model), method, k)
 
 
 def _segment(dkey: str, mkey: str, method: str, k: int | None, segment_id: str):
-    from engine.studio.segments import get_segment
-
-    return get_segment(_segmentation(dkey, mkey, method, k)[1], segment_id)
+    return _catalogue(dkey, mkey, method, k).get(segment_id)
 
 
 def segment(data_dir: str, model: str, segment_id: str, method: str = "kmeans", k: int | None = None):
@@ -241,10 +248,10 @@ def _settings(text: str):
 @st.cache_data(max_entries=256, show_spinner=False)
 def _layout(dkey: str, mkey: str, method: str, k: int | None, segment_id: str, settings_text: str, evaluate: bool = True):
     from engine.page.judge import judged_layout
-    from engine.page.layout import build_layout
+    from engine.page.rerank import rank_segment
 
     seg = _segment(dkey, mkey, method, k, segment_id)
-    build = judged_layout if evaluate else build_layout
+    build = judged_layout if evaluate else rank_segment
     return build(_studio(dkey, mkey), seg, _settings(settings_text))
 
 
@@ -313,12 +320,12 @@ def segment_value(data_dir: str, model: str, segment_id: str, method: str = "kme
 def _user_map(dkey: str, mkey: str, method: str, k: int | None, rule_segment_id: str | None):
     from engine.studio.segment_map import user_map as engine_map
 
-    learned, visible = _segmentation(dkey, mkey, method, k)
+    catalogue = _catalogue(dkey, mkey, method, k)
     if rule_segment_id:
-        chosen = next(s for s in visible if s.id == rule_segment_id)
+        chosen = catalogue.get(rule_segment_id)
         groups = [(chosen.name, chosen.members)]
     else:
-        groups = [(s.name, s.members) for s in learned.segments]
+        groups = [(s.name, s.members) for s in catalogue.learned.segments]
     return engine_map(_studio(dkey, mkey), groups)
 
 

@@ -12,9 +12,9 @@ from engine.evaluation import metrics as M
 from engine.cli.parser import main
 from engine.data.tables import load_dataset
 from engine.page.judge import compare, evaluate_layout, evaluate_lists, frontier, grid_discount, rank_changes, segment_value
-from engine.page.layout import Card, Layout, Row, build_layout
+from engine.page.layout import Card, Layout, Row
 from engine.data.splits import make_split
-from engine.page.rerank import Settings
+from engine.page.rerank import Settings, rank_segment
 from engine.studio.segments import Segment, learned_segments
 from engine.studio.context import Studio
 
@@ -161,7 +161,7 @@ def test_frontier_and_segment_value(demo_studio) -> None:
     on_grid = frontier(demo_studio, segment, Settings(diversity=0.5, long_tail=0.5), (0.0, 0.5), (0.0, 0.5))
     assert len(on_grid) == 4 and on_grid["current"].sum() == 1
 
-    layout = build_layout(demo_studio, segment, current)
+    layout = rank_segment(demo_studio, segment, current)
     value = segment_value(demo_studio, segment, layout)
     assert value["page"].tolist() == ["segment page", "personalised top-k", "global popular page"]
     assert (value["n_users"] == value["n_users"].iloc[0]).all()

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from engine.page.judge import judged_layout
-from engine.page.layout import build_layout
 from engine.page.rerank import (
     Rules,
     Settings,
@@ -146,7 +145,7 @@ def test_pins_land_in_their_slots(demo_studio, segment) -> None:
     rel = segment_relevance(studio, segment)
     worst = [str(studio.data.item_ids[i]) for i in np.argsort(rel)[:2]]  # would never make the page
     rules = {"pin": [{"item": worst[0], "row": 1, "slot": 1}, {"item": worst[1], "row": 3, "slot": 4}]}
-    layout = build_layout(studio, segment, Settings(diversity=0.3, rules=rules))
+    layout = rank_segment(studio, segment, Settings(diversity=0.3, rules=rules))
     assert layout.card_at(0, 0).item_id == worst[0]
     assert layout.card_at(2, 3).item_id == worst[1]
     assert "pinned" in layout.card_at(0, 0).badges and layout.card_at(0, 0).why[0].startswith("pinned")

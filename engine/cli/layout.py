@@ -96,17 +96,20 @@ def _studio(args):
     return load_studio(data, args.model, protocol=args.protocol, test_days=args.test_days if args.protocol else None)
 
 
-def _find(studio, args, key: str | None = None, rules: bool = True):
-    """Segments to list (key None) or the one segment named by key (id or name)."""
-    from engine.studio.segments import get_segment, learned_segments, rule_segments, visible_segments
+def _catalogue(studio, args, rules: bool = True):
+    """Every segment of the clustering the command line asks for (see ``segment_catalogue``)."""
+    from engine.studio.segments import segment_catalogue
 
-    if key is not None and key.strip().lower().startswith("rule:"):
-        return get_segment(rule_segments(studio), key)
-    seg = learned_segments(studio, args.clustering, args.k, space=args.space, random_state=args.seed)
-    segments = seg.segments + (rule_segments(studio) if rules else [])
-    if key is not None:
-        return get_segment(segments, key)
-    return seg, visible_segments(segments)
+    return segment_catalogue(studio, args.clustering, args.k, space=args.space, rules=rules, random_state=args.seed)
+
+
+def _find(studio, args, key: str):
+    """The one segment named by key (id or name); a ``rule:`` id is found without clustering."""
+    from engine.studio.segments import segment_catalogue
+
+    if key.strip().lower().startswith("rule:"):
+        return segment_catalogue(studio, learned=False).get(key)
+    return _catalogue(studio, args).get(key)
 
 
 @_user_errors
@@ -114,7 +117,8 @@ def cmd_segments(args) -> None:
     from engine.core.jsonio import write_json
 
     studio = _studio(args)
-    seg, segments = _find(studio, args, rules=not args.no_rules)
+    catalogue = _catalogue(studio, args, rules=not args.no_rules)
+    seg, segments = catalogue.learned, catalogue.visible
     crit = f"{seg.criterion} {seg.scores[seg.k]:.3f}" if seg.scores else "k given"
     print(f"{studio.data.name}: {len(studio.users):,} users with history; {seg.method} on {seg.space} vectors, k = {seg.k} ({crit})")
     print(f"{'id':<28} {'kind':<8} {'size':>6}  name / keywords / top categories")
@@ -184,14 +188,13 @@ def cmd_layout(args) -> None:
 def cmd_compare(args) -> None:
     from engine.page.judge import compare
     from engine.core.jsonio import write_json
-    from engine.page.layout import build_layout
-    from engine.page.rerank import load_settings
+    from engine.page.rerank import load_settings, rank_segment
 
     studio = _studio(args)
     segment = _find(studio, args, args.segment)
     mask = not args.keep_history
-    a = build_layout(studio, segment, load_settings(args.a))
-    b = build_layout(studio, segment, load_settings(args.b))
+    a = rank_segment(studio, segment, load_settings(args.a))
+    b = rank_segment(studio, segment, load_settings(args.b))
     result = compare(studio, segment, a, b, mask_history=mask)
     print(f"{segment.name} ({segment.id}): A = {args.a}, B = {args.b}; {result['n_users']} held-out users")
     print("| metric | A | B | B - A | 95% CI (paired bootstrap) |")

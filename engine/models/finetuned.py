@@ -7,7 +7,7 @@ import torch
 
 from engine.models.baselines import Recommender
 from engine.data.splits import FitData
-from engine.models.two_tower import Ranker, score_users
+from engine.models.two_tower import Ranker, run_user_tower, score_users
 
 
 class FineTunedRecommender(Recommender):
@@ -28,15 +28,22 @@ class FineTunedRecommender(Recommender):
         empty = np.zeros(0, dtype=np.int64)
         return [self.sequences_.get(int(u), empty) for u in users]
 
-    def user_vectors(self, histories: list[np.ndarray]) -> np.ndarray:
-        """User vectors from explicit histories (item index arrays, oldest first): (U, D)."""
-        from engine.models.two_tower import pad_sequences
+    def user_states(self, histories: list[np.ndarray], batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+        """The user tower's last state (the user vector) and its mean over the history positions.
 
-        self.model.eval()
-        table = torch.from_numpy(self.item_vectors)
-        with torch.no_grad():
-            seqs, lengths = pad_sequences(histories, self.model.config.max_len, self.model.config.collapse_repeats)
-            return self.model.user_vectors(torch.from_numpy(seqs), torch.from_numpy(lengths), table).numpy()
+        Args:
+            histories: item index arrays, oldest first.
+            batch: histories run at once.
+
+        Returns:
+            ((U, D) user vectors, (U, D) mean states), float32.
+        """
+        dim = self.item_vectors.shape[1]
+        last, mean = [np.zeros((0, dim), np.float32)], [np.zeros((0, dim), np.float32)]
+        for _, vectors, means in run_user_tower(self.model, histories, torch.from_numpy(self.item_vectors), batch, with_mean=True):
+            last.append(vectors.numpy())
+            mean.append(means)
+        return np.concatenate(last).astype(np.float32), np.concatenate(mean).astype(np.float32)
 
     def score(self, users: np.ndarray) -> np.ndarray:
         return score_users(self.model, self.histories(users), torch.from_numpy(self.item_vectors))

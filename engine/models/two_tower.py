@@ -15,6 +15,8 @@ Score        s(u, i) = u . v_i   (divided by ``temperature`` in the training sof
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -27,9 +29,12 @@ from engine.models.text_encoder import mean_pool
 ENCODER_MODES = ("top", "full", "frozen")
 
 
-@dataclass
+@dataclass(frozen=True)
 class RankerConfig:
-    """Every hyperparameter of the ranker; saved as config.json beside the weights."""
+    """Every hyperparameter of the ranker; saved as config.json beside the weights.
+
+    Frozen: a changed config is a new one (``dataclasses.replace``), validated again.
+    """
 
     encoder_path: str | None = None  # BERT-family model folder; None = the packaged all-MiniLM-L6-v2
     mode: str = "top"  # encoder fine-tuning: "top" (last layers), "full" or "frozen"
@@ -64,10 +69,37 @@ class RankerConfig:
     seed: int = 42  # seeds torch and numpy
 
     def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            kind = type(f.default)
+            if f.default is None:
+                ok = value is None or isinstance(value, str)
+            elif kind is bool:
+                ok = isinstance(value, bool)
+            elif kind is int:
+                ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            elif kind is float:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+            else:
+                ok = isinstance(value, kind)
+            if not ok:
+                expected = {bool: "true or false", int: "a whole number of at least 0", float: "a finite number of at least 0"}.get(kind, "text")
+                raise ValueError(f"{f.name} must be {expected}, got {value!r}")
         if self.mode not in ENCODER_MODES:
             raise ValueError(f"mode must be one of {ENCODER_MODES}, got {self.mode!r}")
         if self.text_init not in ("random", "pca"):
             raise ValueError(f"text_init must be 'random' or 'pca', got {self.text_init!r}")
+        if self.id_init not in ("svd", "random"):
+            raise ValueError(f"id_init must be 'svd' or 'random', got {self.id_init!r}")
+        for name in ("dim", "user_layers", "user_heads", "max_len", "batch_size", "text_max_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.dim % self.user_heads:
+            raise ValueError(f"dim ({self.dim}) must be a multiple of user_heads ({self.user_heads})")
+        if not 0 <= self.dropout < 1 or not 0 <= self.id_dropout <= 1:
+            raise ValueError(f"dropout must be in [0, 1) and id_dropout in [0, 1], got {self.dropout}, {self.id_dropout}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be above 0, got {self.temperature}")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -236,16 +268,40 @@ def pad_sequences(histories: list[np.ndarray], max_len: int, collapse: bool = Tr
 
 
 @torch.no_grad()
+def run_user_tower(
+    model: Ranker, histories: list[np.ndarray], table: torch.Tensor, batch: int = 512, with_mean: bool = False
+) -> Iterator[tuple[int, torch.Tensor, np.ndarray | None]]:
+    """The one way histories go through the user tower, batch by batch (in eval mode, no gradient).
+
+    Args:
+        model: the ranker.
+        histories: item index arrays, oldest first; the last ``max_len`` items are read (runs of one
+            item collapsed as the model was trained, ``collapse_repeats``).
+        table: (I, D) item vectors the history items are looked up in.
+        batch: histories per batch.
+        with_mean: also return each user's mean state over the history positions.
+
+    Yields:
+        (first row of the batch, (B, D) user vectors = the last state, (B, D) mean states or None).
+    """
+    model.eval()
+    for s in range(0, len(histories), batch):
+        seqs, lengths = pad_sequences(histories[s : s + batch], model.config.max_len, model.config.collapse_repeats)
+        if not with_mean:
+            yield s, model.user_vectors(torch.from_numpy(seqs), torch.from_numpy(lengths), table), None  # (B, D)
+            continue
+        states = model.user_states(table[torch.from_numpy(seqs)]).numpy()  # (B, L, D)
+        valid = (np.arange(seqs.shape[1])[None, :] < lengths[:, None]).astype(np.float32)  # (B, L)
+        mean = np.einsum("bld,bl->bd", states, valid) / lengths[:, None]
+        yield s, torch.from_numpy(states[np.arange(len(seqs)), lengths - 1]), mean
+
+
+@torch.no_grad()
 def score_users(model: Ranker, histories: list[np.ndarray], table: torch.Tensor, batch: int = 512) -> np.ndarray:
     """Inner products of user vectors with every item: (U, I) float32. Empty histories score 0."""
-    model.eval()
     out = np.zeros((len(histories), table.shape[0]), dtype=np.float32)
-    for s in range(0, len(histories), batch):
-        chunk = histories[s : s + batch]
-        seqs, lengths = pad_sequences(chunk, model.config.max_len, model.config.collapse_repeats)
-        users = model.user_vectors(torch.from_numpy(seqs), torch.from_numpy(lengths), table)  # (B, D)
+    for s, users, _ in run_user_tower(model, histories, table, batch):
         scores = (users @ table.T).numpy()  # (B, I)
-        empty = np.array([len(h) == 0 for h in chunk])
-        scores[empty] = 0.0
-        out[s : s + len(chunk)] = scores
+        scores[[len(h) == 0 for h in histories[s : s + batch]]] = 0.0
+        out[s : s + len(scores)] = scores
     return out

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from engine.evaluation import metrics as M
 from engine.core.constants import DEFAULT_K, ITEM_COL, TITLE_COL
-from engine.page.layout import Layout, build_layout
+from engine.page.layout import Layout
 from engine.models.topk import mask_rows, top_k
 from engine.page.rerank import Settings, excluded_mask, rank_segment
 from engine.studio.segments import Segment, check_size
@@ -280,7 +280,7 @@ def evaluate_layout(studio: Studio, layout: Layout, segment: Segment, *, mask_hi
 
 
 def judged_layout(studio: Studio, segment: Segment, settings: Settings | None = None, *, mask_history: bool = True) -> Layout:
-    """The segment's homepage (:func:`build_layout`) with ``metrics`` filled by :func:`evaluate_layout`.
+    """The segment's homepage (:func:`~engine.page.rerank.rank_segment`) with ``metrics`` filled by :func:`evaluate_layout`.
 
     Args:
         studio: the shared context.
@@ -291,7 +291,7 @@ def judged_layout(studio: Studio, segment: Segment, settings: Settings | None = 
     Returns:
         The :class:`Layout`; ``timing_ms`` holds the re-ranking stages and ``evaluate``.
     """
-    layout = build_layout(studio, segment, settings)
+    layout = rank_segment(studio, segment, settings)
     start = time.perf_counter()
     layout.metrics = evaluate_layout(studio, layout, segment, mask_history=mask_history).metrics
     layout.timing_ms["evaluate"] = round((time.perf_counter() - start) * 1e3, 3)
@@ -442,7 +442,7 @@ def segment_value(studio: Studio, segment: Segment, layout: Layout | None = None
         A frame with one row per page kind (``page`` column) and the metrics as columns.
     """
     check_size(segment)
-    layout = layout or build_layout(studio, segment)
+    layout = layout or rank_segment(studio, segment)
     users, targets = studio.held_out(segment.members)
     items = layout.item_indices(studio)
     n = len(items)

@@ -1,4 +1,4 @@
-"""The homepage layout: themed rows of cards, built for a segment, saved to and loaded from JSON and CSV."""
+"""The one page data model: themed rows of cards (each with item index and id), saved to and loaded from JSON and CSV."""
 
 from __future__ import annotations
 
@@ -11,10 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.core.constants import TITLE_COL
 from engine.core.files import atomic_write_text
-from engine.page.rerank import Page, Settings, rank_segment
-from engine.studio.segments import Segment
 from engine.studio.context import Studio
 
 CSV_HEADER_PREFIX = "# layout "
@@ -23,13 +20,27 @@ CSV_COLUMNS = ("row", "slot", "theme", "row_title", "item_id", "title", "score",
 
 @dataclass
 class Card:
-    """One slot of a row: an item (``item_id`` None for an empty slot) with its score, badges and why."""
+    """One slot of a row: an item (``item_id`` None for an empty slot) with its score, badges and why.
+
+    Attributes:
+        item_id: the item's id (None for an empty slot).
+        title: the item's title.
+        score: relevance on the page's scale (best candidate 1, the ``candidates``-th 0) after
+            boost and bury; None for a pinned item outside the candidates.
+        badges: ``new``, ``long-tail``, ``pinned``.
+        why: short reasons (segment keywords the item matches, the members' history items it is
+            most like, rules that moved it).
+        item: the item's index in the data the page was built on; -1 for an empty slot and for a
+            card read from a file (ids are what files keep: :meth:`Layout.item_indices` maps them).
+            Not part of equality, so a page equals itself read back.
+    """
 
     item_id: str | None
     title: str
     score: float | None
     badges: list[str] = field(default_factory=list)
     why: list[str] = field(default_factory=list)
+    item: int = field(default=-1, compare=False)
 
     def to_dict(self) -> dict:
         return {"item_id": self.item_id, "title": self.title, "score": self.score, "badges": list(self.badges), "why": list(self.why)}
@@ -70,6 +81,14 @@ class Layout:
     notes: list[str] = field(default_factory=list)
 
     # -- reading -------------------------------------------------------------------------------
+    def items(self) -> np.ndarray:
+        """Item indices in reading order (row by row, left to right), empty slots left out."""
+        return np.array([c.item for r in self.rows for c in r.items if c.item >= 0], dtype=np.int64)
+
+    def flat_items(self) -> np.ndarray:
+        """Item indices of every slot in reading order, -1 for empty slots (aligned with ``row_sizes``)."""
+        return np.array([c.item for r in self.rows for c in r.items], dtype=np.int64)
+
     def item_ids(self) -> list[str | None]:
         """Item ids in reading order (row by row, left to right); None for empty slots."""
         return [c.item_id for r in self.rows for c in r.items]
@@ -202,39 +221,3 @@ def _clean(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def page_to_layout(studio: Studio, segment: Segment, settings: Settings, page: Page) -> Layout:
-    """Wrap a re-ranked :class:`Page` as a :class:`Layout` (item ids and titles, no metrics yet)."""
-    ids = studio.data.item_ids
-    titles = studio.data.items[TITLE_COL].astype(str).to_numpy()
-    rows = []
-    for prow in page.rows:
-        cards = []
-        for c in prow.items:
-            if c.item < 0:
-                cards.append(Card(None, "", None))
-            else:
-                score = float(c.score) if math.isfinite(c.score) else None
-                cards.append(Card(str(ids[c.item]), str(titles[c.item]), score, list(c.badges), list(c.why)))
-        rows.append(Row(prow.theme, prow.title, prow.slots or len(cards), cards))
-    return Layout(segment.to_dict(), settings.to_dict(), rows, {}, dict(page.timing_ms), list(page.notes))
-
-
-def build_layout(studio: Studio, segment: Segment, settings: Settings | None = None) -> Layout:
-    """The segment's homepage, re-ranked with the settings (``engine.page.judge.judged_layout``
-    also fills its held-out metrics).
-
-    Args:
-        studio: the shared context.
-        segment: the segment (refused under the minimum size).
-        settings: knobs, rows and rules (defaults when None).
-
-    Returns:
-        The :class:`Layout`; ``timing_ms`` holds the re-ranking stages.
-
-    Raises:
-        ValueError: a segment under the minimum size or invalid rules.
-    """
-    settings = settings or Settings()
-    return page_to_layout(studio, segment, settings, rank_segment(studio, segment, settings))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 
 from engine.core.constants import ITEM_COL, TITLE_COL
 from engine.models.topk import top_k
+from engine.page.layout import Card, Layout, Row
 from engine.studio.segments import Segment, check_size
 from engine.studio.context import Studio, single_thread
 
@@ -410,63 +412,6 @@ def greedy_rerank(
 # A segment's page
 
 
-@dataclass
-class PageItem:
-    """One card of a page.
-
-    Attributes:
-        item: item index (-1 for an empty slot).
-        score: relevance on the page's scale (best candidate 1, the ``candidates``-th 0) after
-            boost and bury; NaN for a pinned item outside the candidates.
-        badges: ``new``, ``long-tail``, ``pinned``.
-        why: short reasons (segment keywords the item matches, the members' history items it is
-            most like, rules that moved it).
-    """
-
-    item: int
-    score: float
-    badges: list[str] = field(default_factory=list)
-    why: list[str] = field(default_factory=list)
-
-
-@dataclass
-class PageRow:
-    """One row: its theme, title, planned number of slots and cards in slot order."""
-
-    theme: str
-    title: str
-    items: list[PageItem]
-    slots: int = 0
-
-
-@dataclass
-class Page:
-    """A re-ranked page for one segment.
-
-    Attributes:
-        rows: the rows top to bottom, one per planned row (empty slots trimmed from row ends, so
-            a theme without items gives a row without cards).
-        notes: rule effects worth telling (a pin dropped because its item is excluded, a theme
-            with too few items).
-        timing_ms: milliseconds per stage (relevance, rules, rerank, why, total).
-    """
-
-    rows: list[PageRow]
-    notes: list[str] = field(default_factory=list)
-    timing_ms: dict[str, float] = field(default_factory=dict)
-
-    def items(self) -> np.ndarray:
-        """Item indices in reading order (row by row, left to right), empty slots left out."""
-        return np.array([c.item for r in self.rows for c in r.items if c.item >= 0], dtype=np.int64)
-
-    def flat_items(self) -> np.ndarray:
-        """Item indices of every slot in reading order, -1 for empty slots (aligned with ``row_sizes``)."""
-        return np.array([c.item for r in self.rows for c in r.items], dtype=np.int64)
-
-    def row_sizes(self) -> list[int]:
-        return [len(r.items) for r in self.rows]
-
-
 def segment_relevance(studio: Studio, segment: Segment) -> np.ndarray:
     """The segment's relevance of every item: the mean of its members' scores.
 
@@ -595,7 +540,7 @@ class WhyExplainer:
         return out
 
 
-def rank_segment(studio: Studio, segment: Segment, settings: Settings | None = None, *, explain: bool = True) -> Page:
+def rank_segment(studio: Studio, segment: Segment, settings: Settings | None = None, *, explain: bool = True) -> Layout:
     """The segment's page: relevance, exclusions, boost/bury, themed rows re-ranked, pins.
 
     Steps, in the order commercial tools document:
@@ -616,7 +561,8 @@ def rank_segment(studio: Studio, segment: Segment, settings: Settings | None = N
         explain: compute the cards' ``why`` (off for sweeps that only need the items).
 
     Returns:
-        The :class:`Page`.
+        The page as a :class:`~engine.page.layout.Layout` (no held-out metrics:
+        ``engine.page.judge.judged_layout`` adds them); ``timing_ms`` holds the stages.
 
     Raises:
         ValueError: a segment under the minimum size, or rules that name unknown items, categories
@@ -627,7 +573,7 @@ def rank_segment(studio: Studio, segment: Segment, settings: Settings | None = N
         return _rank_segment(studio, segment, settings or Settings(), explain)
 
 
-def _rank_segment(studio: Studio, segment: Segment, settings: Settings, explain: bool) -> Page:
+def _rank_segment(studio: Studio, segment: Segment, settings: Settings, explain: bool) -> Layout:
     rules = settings.rules_obj()
     t0 = time.perf_counter()
     rel = segment_relevance(studio, segment)
@@ -701,13 +647,14 @@ def _rank_segment(studio: Studio, segment: Segment, settings: Settings, explain:
     shown = flat[flat >= 0]
     reasons = dict(zip(shown.tolist(), WhyExplainer(studio, segment)(shown))) if explain else {}
     adjust_reasons = _adjust_reasons(studio, rules) if explain else {}
-    rows: list[PageRow] = []
+    ids, titles = studio.data.item_ids, studio.data.items[TITLE_COL].astype(str).to_numpy()
+    rows: list[Row] = []
     for r, (theme, slots) in enumerate(settings.rows):
         cards = []
         for pos in range(starts[r], starts[r] + slots):
             item = int(flat[pos])
             if item < 0:
-                cards.append(PageItem(-1, float("nan")))
+                cards.append(Card(None, "", None))
                 continue
             badges = []
             if studio.is_new[item]:
@@ -719,15 +666,16 @@ def _rank_segment(studio: Studio, segment: Segment, settings: Settings, explain:
                 badges.append("pinned")
                 why.insert(0, f"pinned to row {r + 1}, slot {pos - starts[r] + 1}")
             why.extend(adjust_reasons.get(item, []))
-            cards.append(PageItem(item, round(float(score[item]), 6), badges, why))
+            value = round(float(score[item]), 6)
+            cards.append(Card(str(ids[item]), str(titles[item]), value if math.isfinite(value) else None, badges, why, item))
         while cards and cards[-1].item < 0:
             cards.pop()
         if len(cards) < slots:
             notes.append(f"row {r + 1} ({theme}): only {sum(c.item >= 0 for c in cards)} of {slots} slots could be filled")
-        rows.append(PageRow(theme, _row_title(theme, segment, keyword), cards, slots))  # kept when empty: pins keep their rows
+        rows.append(Row(theme, _row_title(theme, segment, keyword), slots, cards))  # kept when empty: pins keep their rows
     t4 = time.perf_counter()
     timing = {"relevance": (t1 - t0) * 1e3, "rules": (t2 - t1) * 1e3, "rerank": (t3 - t2) * 1e3, "why": (t4 - t3) * 1e3, "total": (t4 - t0) * 1e3}
-    return Page(rows, notes, {k: round(v, 3) for k, v in timing.items()})
+    return Layout(segment.to_dict(), settings.to_dict(), rows, {}, {k: round(v, 3) for k, v in timing.items()}, notes)
 
 
 def _adjust_reasons(studio: Studio, rules: Rules) -> dict[int, list[str]]:

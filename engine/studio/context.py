@@ -21,7 +21,6 @@ from engine.models.finetuned import FineTunedRecommender
 _THREADS = None  # a threadpoolctl controller, made on first use
 
 NEW_DAYS = 21  # an item created within this many days of the latest training event is "new"
-USER_BATCH = 1024  # histories run through the user tower at once
 
 
 @dataclass
@@ -108,7 +107,7 @@ class Studio:
         seqs = fit.sequences()
         users = np.array(sorted(seqs), dtype=np.int64)
         histories = [seqs[int(u)] for u in users]
-        vectors, means = user_states(rec, histories)
+        vectors, means = rec.user_states(histories)
         counts = fit.item_counts()
         eval_users, targets = split.targets(stage)
         return cls(
@@ -188,38 +187,6 @@ def single_thread():
     if _THREADS is None:
         _THREADS = ThreadpoolController()
     return _THREADS.limit(limits=1)
-
-
-def user_states(rec: FineTunedRecommender, histories: list[np.ndarray], batch: int = USER_BATCH) -> tuple[np.ndarray, np.ndarray]:
-    """The user tower's last state (the user vector) and its mean over all history positions.
-
-    Args:
-        rec: the recommender (its model and item table).
-        histories: item index arrays, oldest first; the last ``max_len`` items are read.
-        batch: histories run at once.
-
-    Returns:
-        ((U, D) user vectors, (U, D) mean states), float32.
-    """
-    import torch
-
-    from engine.models.two_tower import pad_sequences
-
-    model = rec.model
-    model.eval()
-    table = torch.from_numpy(np.asarray(rec.item_vectors, dtype=np.float32))
-    dim = table.shape[1]
-    last, mean = [np.zeros((0, dim), np.float32)], [np.zeros((0, dim), np.float32)]
-    with torch.no_grad():
-        for s in range(0, len(histories), batch):
-            # The same reading of a history as FineTunedRecommender.user_vectors (repeats collapsed or not).
-            seqs, lengths = pad_sequences(histories[s : s + batch], model.config.max_len, getattr(model.config, "collapse_repeats", True))
-            states = model.user_states(table[torch.from_numpy(seqs)]).numpy()  # (B, L, D)
-            rows = np.arange(len(seqs))
-            last.append(states[rows, lengths - 1])
-            valid = (np.arange(seqs.shape[1])[None, :] < lengths[:, None]).astype(np.float32)  # (B, L)
-            mean.append(np.einsum("bld,bl->bd", states, valid) / lengths[:, None])
-    return np.concatenate(last).astype(np.float32), np.concatenate(mean).astype(np.float32)
 
 
 def new_items(items: pd.DataFrame, interactions: pd.DataFrame, item_counts: np.ndarray, days: int = NEW_DAYS) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -79,24 +80,25 @@ def make_config(
         train_on_repeats=keep_history,  # masked evaluation never rewards predicting a repeat
         refit=protocol == "temporal",
     )
+    changes: dict = {}
     if data.n_items <= FULL_SOFTMAX_MAX_ITEMS:
         # Every item as a negative instead of 512 sampled ones: on Beauty validation NDCG@10 after
         # 10 epochs rose from .039 to .048. Its cost grows with items x positions, hence the bound.
-        config.n_negatives = 0
+        changes["n_negatives"] = 0
     if config.use_text and zero_shot_start(data, protocol, test_days, encoder)[0]:
         # Start at the zero-shot ranking: u = mean of history vectors + a zero-initialised correction,
-        # a PCA projection of the text vectors, ids at zero; cosine-sized scores need a low temperature.
-        # On the H&M week the validation peak rose from .031 to .0375 (README: what each step was worth).
-        config.user_residual, config.text_init, config.temperature, config.lr = True, "pca", 0.05, 5e-4
+        # a PCA projection of the text vectors, ids at zero; cosine-sized scores need a low temperature
+        # (docs/DESIGN.md: the zero-shot start).
+        changes.update(user_residual=True, text_init="pca", temperature=0.05, lr=5e-4)
     if max_epochs:
-        config.max_epochs = max_epochs
+        changes["max_epochs"] = max_epochs
     if dim:
-        config.dim = dim
+        changes["dim"] = dim
     if not config.use_text:
-        config.mode = "frozen"
-        config.dropout = 0.5  # id-only sequences over sparse data overfit fast
-        config.lr = 1e-3  # the rate the id-only Beauty results were trained with (SVD-initialised ids, dropout 0.5)
-    return config
+        changes["mode"] = "frozen"
+        changes["dropout"] = 0.5  # id-only sequences over sparse data overfit fast
+        changes["lr"] = 1e-3  # the rate the id-only Beauty results were trained with (SVD-initialised ids, dropout 0.5)
+    return dataclasses.replace(config, **changes)
 
 
 def train_and_save(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -206,7 +207,7 @@ def train_ranker(
     start_time = time.perf_counter()
     deadline = start_time + max_minutes * 60 if max_minutes else math.inf
     train = _sequences(data, split.fit_data("valid"), config)  # train only: validation is for early stopping
-    config.n_events = train.n_events
+    config = dataclasses.replace(config, n_events=train.n_events)  # the model is built for the data's event types
 
     tower = build_text_tower(data, config) if config.use_text else None
     enc_start = [p.detach().clone() for p in tower.trainable()] if tower is not None else []

@@ -7,7 +7,7 @@ Run from the project root::
 Each real data set is imported with the project's importers into ``OUT/data/<name>`` (skipped when
 that directory already holds a data set; ``--reimport`` forces it), the demo store is read from
 ``data/demo`` (generated with engine.demo.generate_demo when missing). Every run tunes, fits and
-evaluates the baselines with engine.heldout.run_baselines, writes ``OUT/<run>.json`` (the report of
+evaluates the baselines with engine.heldout.evaluate_on_split, writes ``OUT/<run>.json`` (the report of
 ``homepage baselines --json``) and one table per run into ``OUT/baselines.md``, followed by a
 comparison with the reference numbers of ``../shared/data/README.md``.
 
@@ -37,12 +37,15 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
+if str(ROOT / "benchmarks") not in sys.path:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from engine.models.baselines import BASELINES, EASE  # noqa: E402
 from engine.data.tables import Dataset, load_dataset  # noqa: E402
-from engine.evaluation.heldout import evaluate_model, markdown_table, report, run_baselines  # noqa: E402
+from engine.evaluation.heldout import evaluate_model, markdown_table, report, evaluate_on_split  # noqa: E402
 from engine.core.jsonio import write_json  # noqa: E402
 from engine.data.splits import make_split  # noqa: E402
+from meta import run_finished, run_started  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 DEMO_DIR = ROOT / "data" / "demo"
@@ -161,6 +164,7 @@ def item_vectors(data: Dataset, enabled: bool):
 
 
 def run_one(run: Run, data: Dataset, vectors, names: list[str], out_dir: Path) -> dict:
+    started = run_started("baselines")
     start = time.perf_counter()
     split = make_split(data, run.protocol, run.test_days or 28)
     log(f"[{run.name}] split {split.describe()} in {time.perf_counter() - start:.1f}s")
@@ -172,7 +176,7 @@ def run_one(run: Run, data: Dataset, vectors, names: list[str], out_dir: Path) -
         last[0] = now
 
     start = time.perf_counter()
-    models, _, ctx = run_baselines(split, names, mask_history=run.masked, item_vectors=vectors, progress=progress)
+    models, _, ctx = evaluate_on_split(split, names, mask_history=run.masked, item_vectors=vectors, progress=progress)
     wall = time.perf_counter() - start
     result = report(data.name, split, ctx, models, mask_history=run.masked)
     result["run"] = run.name
@@ -183,13 +187,15 @@ def run_one(run: Run, data: Dataset, vectors, names: list[str], out_dir: Path) -
         metrics, _ = evaluate_model(fixed, ctx, run.masked)
         result["ease_at_reference_lambda"] = {"lam": ref_lam, **{k: metrics[k] for k in ("ndcg@10", "recall@12", "map@12")}}
         log(f"[{run.name}]   ease at the reference's lambda {ref_lam:g}: NDCG@10 {metrics['ndcg@10']:.4f}")
+    result.update(run_finished(started))
     write_json(result, out_dir / f"{run.name}.json")
     log(f"[{run.name}] {result['n_users']:,} evaluated users, {data.n_items:,} items, "
         f"history {'masked' if run.masked else 'kept'}: {wall:.1f}s -> {out_dir / f'{run.name}.json'}")
     return result
 
 
-def section(run: Run, result: dict) -> str:
+def section(run: Run, result: dict, level: int = 2) -> str:
+    """The markdown section of one run's result (its JSON), headed by a level-``level`` title."""
     split = result["split"]
     sizes = f"train {split['train_rows']:,} / valid {split['valid_rows']:,} / test {split['test_rows']:,} rows"
     if run.protocol == "temporal":
@@ -197,7 +203,7 @@ def section(run: Run, result: dict) -> str:
     else:
         what = "leave-one-out"
     lines = [
-        f"## {run.name}",
+        f"{'#' * level} {run.name}",
         "",
         f"{result['dataset']}: {what}; history {'masked' if run.masked else 'kept (repeats allowed)'}; "
         f"{result['n_users']:,} evaluated users, {result['n_items']:,} items; {sizes}; {result['wall_seconds']:.0f} s.",
@@ -247,6 +253,23 @@ def comparison(results: dict[str, dict]) -> tuple[str, int, int]:
     return "\n".join(lines), ok, total
 
 
+def comparison_markdown(results: dict[str, dict]) -> str:
+    """The comparison with the reference numbers as markdown: a sentence with the agreement count, then the table."""
+    table, ok, total = comparison(results)
+    if not total:
+        return "No run with reference numbers was part of this benchmark.\n"
+    return (
+        f"Relative difference = (ours - reference) / reference; within 10% on {ok} of {total} rows. "
+        "On H&M histories every metric rests on a handful of hits (about 220 users), so differences "
+        f"there are noise.\n\n{table}\n"
+    )
+
+
+def run_named(name: str) -> Run:
+    """The run whose JSON file is ``<name>.json`` (KeyError when no run has that name)."""
+    return {run.name: run for runs in RUNS.values() for run in runs}[name]
+
+
 def write_markdown(path: Path, runs: list[Run], results: dict[str, dict], argv: list[str]) -> str:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
@@ -260,19 +283,7 @@ def write_markdown(path: Path, runs: list[Run], results: dict[str, dict], argv: 
     for run in runs:
         if run.name in results:
             parts.append(section(run, results[run.name]))
-    table, ok, total = comparison(results)
-    parts += ["## Comparison with the reference numbers (../shared/data/README.md)", ""]
-    if total:
-        parts += [
-            f"Relative difference = (ours - reference) / reference; within 10% on {ok} of {total} rows. "
-            "On H&M histories every metric rests on a handful of hits (about 220 users), so differences "
-            "there are noise.",
-            "",
-            table,
-            "",
-        ]
-    else:
-        parts += ["No run with reference numbers was part of this benchmark.", ""]
+    parts += ["## Comparison with the reference numbers (../shared/data/README.md)", "", comparison_markdown(results)]
     text = "\n".join(parts)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

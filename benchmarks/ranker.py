@@ -25,12 +25,12 @@ from baselines import prepare  # noqa: E402
 
 from engine.models.baselines import BASELINES  # noqa: E402
 from engine.data.tables import load_dataset  # noqa: E402
-from engine.evaluation.heldout import EvalContext, evaluate_model, markdown_table, report, run_baselines  # noqa: E402
+from engine.evaluation.heldout import evaluate_on_split, markdown_table, report  # noqa: E402
 from engine.core.jsonio import write_json  # noqa: E402
 from engine.evaluation.metrics import paired_bootstrap_ci  # noqa: E402
 from engine.models.store import save_model  # noqa: E402
 from engine.data.splits import make_split  # noqa: E402
-from engine.models.finetuned import FineTunedRecommender, ZeroShot  # noqa: E402
+from engine.models.finetuned import FineTunedRecommender  # noqa: E402
 from engine.models.text_encoder import cached_item_vectors  # noqa: E402
 from engine.training.loop import train_ranker  # noqa: E402
 from engine.training.job import make_config  # noqa: E402
@@ -44,7 +44,7 @@ RUNS = {  # name -> (protocol, test_days)
     "beauty": ("loo", None),
 }
 KEYS = ("ndcg@10", "hr@10", "recall@12", "map@12", "coverage@10", "tail_share@10", "ild@10", "fit_seconds")
-PAIRED_KEYS = ("ndcg@10", "hr@10", "recall@12", "map@12")  # per-user arrays evaluate_model returns
+PAIRED_KEYS = ("ndcg@10", "hr@10", "recall@12", "map@12")  # per-user arrays evaluate_on_split returns
 PUBLISHED_BEAUTY = {"SASRec (as reported by S3-Rec/ICLRec)": (0.032, 0.061), "ICLRec": (0.0403, 0.0744), "eSASRec (2025)": (0.0523, 0.0928)}
 
 
@@ -97,17 +97,12 @@ def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "
     )
     log(f"[{name}] trained {result.seconds:.0f}s, best epoch {result.best_epoch}, stopped by {result.stopped_by}; refit {result.refit}")
     text_vectors = cached_item_vectors(data.root, data.items) if data.has_text() else None
-    ctx = EvalContext.build(split, "test", text_vectors)
-    rec = FineTunedRecommender(model, model.item_vectors().detach().numpy()).fit(split.fit_data("test"))
-    models = {}
-    models["finetuned"], ft_users = evaluate_model(rec, ctx)
+    rec = FineTunedRecommender(model, model.item_vectors().detach().numpy())
+    names = ["finetuned", *(["zero_shot"] if text_vectors is not None else []), *BASELINES]
+    # The same evaluation as `homepage evaluate`: every model on the same test users.
+    models, per_user, ctx = evaluate_on_split(split, names, trained={"finetuned": rec}, text_vectors=text_vectors, item_vectors=text_vectors)
     models["finetuned"]["fit_seconds"] = result.seconds
-    if text_vectors is not None:
-        start = time.perf_counter()
-        models["zero_shot"], _ = evaluate_model(ZeroShot(text_vectors).fit(split.fit_data("test")), ctx)
-        models["zero_shot"]["fit_seconds"] = round(time.perf_counter() - start, 2)
-    base, base_users, _ = run_baselines(split, list(BASELINES), item_vectors=text_vectors)
-    models.update(base)
+    ft_users, base_users = per_user["finetuned"], per_user
     speed = inference_speed(rec, ctx.users)
     out = report(data.name, split, ctx, models, True)
     out["training"] = {"mode": config.mode, "overrides": overrides or {}, "seconds": result.seconds, "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "refit": result.refit, "start": "zero_shot" if config.user_residual else "random", "history": result.history}

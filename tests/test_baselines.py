@@ -12,7 +12,7 @@ from conftest import SHARED, needs_shared
 
 from engine.models.baselines import BASELINES, EASE, ItemKNN, Popularity, RecentPopularity, Recommender, Transition, make_baseline
 from engine.data.tables import load_dataset, write_dataset
-from engine.evaluation.heldout import EvalContext, evaluate_model, markdown_table, report, run_baselines
+from engine.evaluation.heldout import EvalContext, evaluate_model, markdown_table, report, evaluate_on_split
 from engine.core.jsonio import write_json
 from engine.data.splits import FitData, leave_one_out, make_split
 from engine.models.topk import mask_rows, top_k
@@ -282,7 +282,7 @@ class RandomScores(Recommender):
 def test_every_baseline_beats_random(tmp_path: Path) -> None:
     data = load_dataset(_structured(tmp_path))
     split = leave_one_out(data)
-    models, per_user, ctx = run_baselines(split)
+    models, per_user, ctx = evaluate_on_split(split)
     assert set(models) == NAMES
     rand, _ = evaluate_model(RandomScores().fit(split.fit_data("test")), ctx)
     assert rand["ndcg@10"] < 0.15
@@ -299,13 +299,13 @@ def test_every_baseline_beats_random(tmp_path: Path) -> None:
 # The JSON report
 
 
-def test_run_baselines_report_keys(tiny_dir: Path, tmp_path: Path) -> None:
+def test_evaluate_on_split_report_keys(tiny_dir: Path, tmp_path: Path) -> None:
     data = load_dataset(tiny_dir)
     split = make_split(data, "loo")
     vectors = np.random.default_rng(0).normal(size=(data.n_items, 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     seen = []
-    models, _, ctx = run_baselines(split, item_vectors=vectors, progress=seen.append)
+    models, _, ctx = evaluate_on_split(split, item_vectors=vectors, progress=seen.append)
     assert seen == list(BASELINES)
     out = report(data.name, split, ctx, models, mask_history=True)
     path = tmp_path / "r" / "baselines.json"
@@ -331,7 +331,7 @@ def test_run_baselines_report_keys(tiny_dir: Path, tmp_path: Path) -> None:
 def test_report_without_vectors_has_ild_none(tiny_dir: Path) -> None:
     data = load_dataset(tiny_dir)
     split = make_split(data, "temporal", test_days=2)
-    models, _, ctx = run_baselines(split, ["popularity"], mask_history=False)
+    models, _, ctx = evaluate_on_split(split, ["popularity"], mask_history=False)
     out = report(data.name, split, ctx, models, mask_history=False)
     assert out["masked_history"] is False and out["protocol"] == "temporal"
     assert MODEL_KEYS <= set(out["models"]["popularity"])
@@ -357,7 +357,7 @@ def test_beauty_popularity_matches_reference(tmp_path: Path) -> None:
 
     data = load_dataset(import_beauty(SHARED / "beauty", tmp_path / "beauty"))
     split = leave_one_out(data)
-    models, _, ctx = run_baselines(split, ["popularity"], mask_history=True)
+    models, _, ctx = evaluate_on_split(split, ["popularity"], mask_history=True)
     assert len(ctx.users) == 22363
     res = models["popularity"]
     for key, ref in (("ndcg@10", 0.0061), ("hr@10", 0.0135), ("map@12", 0.0041)):

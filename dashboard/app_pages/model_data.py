@@ -94,16 +94,16 @@ else:
     right.plotly_chart(charts.metric_bars(beyond, "metric", "value", "model", highlight=highlight, title="Beyond accuracy"), key="model_chart_beyond")
     if not same_split:
         st.info(f"No baseline results for this split yet (`{ctx.data_dir}/baselines.json`, protocol {protocol}).")
-        if st.button("Evaluate the baselines on this split", key="model_run_baselines"):
+        if st.button("Evaluate the baselines on this split", key="model_evaluate_on_split"):
             from engine.evaluation.heldout import report as make_report
-            from engine.evaluation.heldout import run_baselines
+            from engine.evaluation.heldout import evaluate_on_split
             from engine.core.jsonio import write_json
             from engine.data.splits import make_split
 
             with st.status("Tuning and evaluating the baselines…", expanded=True) as status:
                 try:
                     split_obj = make_split(data, protocol, manifest.get("test_days") or 28)
-                    res, _, bctx = run_baselines(split_obj, mask_history=manifest.get("masked_history", True),
+                    res, _, bctx = evaluate_on_split(split_obj, mask_history=manifest.get("masked_history", True),
                                                  progress=lambda name: st.write(f"{name} done"))
                 except (DataError, ValueError) as exc:
                     status.update(label="Baselines failed", state="error")

@@ -99,13 +99,12 @@ def _model_dir(args) -> Path:
 def cmd_evaluate(args) -> None:
     from tqdm import tqdm
 
-    from engine.models.baselines import BASELINES
     from engine.cli.common import ild_text_vectors, load_data
-    from engine.evaluation.heldout import EvalContext, evaluate_model, markdown_table, report, run_baselines
     from engine.core.jsonio import write_json
-    from engine.models.store import load_recommender
     from engine.data.splits import make_split
-    from engine.models.finetuned import ZeroShot
+    from engine.evaluation.heldout import evaluate_on_split, markdown_table, report
+    from engine.models.baselines import BASELINES
+    from engine.models.store import load_recommender
 
     data = load_data(args)
     model_dir = _model_dir(args)
@@ -117,26 +116,13 @@ def cmd_evaluate(args) -> None:
     names = args.models.split(",") if args.models else ["finetuned", "zero_shot", *BASELINES]
     text_vectors = ild_text_vectors(data, True)
     ild_vectors = None if args.no_ild else text_vectors
-    ctx = EvalContext.build(split, "test", ild_vectors)
-    models = {}
     with tqdm(total=len(names), desc="evaluate", unit="model", file=sys.stderr) as bar:
-        if "finetuned" in names:
-            models["finetuned"], _ = evaluate_model(rec.fit(split.fit_data("test")), ctx, mask)
-            models["finetuned"]["fit_seconds"] = manifest.get("training", {}).get("seconds")
-            bar.update(1)
-        if "zero_shot" in names:
-            if text_vectors is None:
-                models["zero_shot"] = {"note": "no item text in this data set: zero-shot needs text"}
-            else:
-                start = time.perf_counter()
-                zs = ZeroShot(text_vectors).fit(split.fit_data("test"))
-                models["zero_shot"], _ = evaluate_model(zs, ctx, mask)
-                models["zero_shot"]["fit_seconds"] = round(time.perf_counter() - start, 3)
-            bar.update(1)
-        base = [n for n in names if n in BASELINES]
-        if base:
-            res, _, _ = run_baselines(split, base, mask_history=mask, item_vectors=ild_vectors, progress=lambda n: bar.update(1))
-            models.update(res)
+        models, _, ctx = evaluate_on_split(
+            split, names, trained={"finetuned": rec}, text_vectors=text_vectors, item_vectors=ild_vectors,
+            mask_history=mask, progress=lambda name: bar.update(1),
+        )
+    if "finetuned" in models:
+        models["finetuned"]["fit_seconds"] = manifest.get("training", {}).get("seconds")
     out = report(data.name, split, ctx, models, mask)
     out["model_dir"] = str(model_dir)
     print(f"{data.name}: {protocol}, {out['n_users']:,} evaluated users, history {'masked' if mask else 'kept'}")

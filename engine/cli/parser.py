@@ -48,7 +48,7 @@ def cmd_baselines(args) -> None:
     from tqdm import tqdm
 
     from engine.models.baselines import BASELINES
-    from engine.evaluation.heldout import markdown_table, report, run_baselines
+    from engine.evaluation.heldout import markdown_table, report, evaluate_on_split
     from engine.core.jsonio import write_json
     from engine.data.splits import make_split
 
@@ -67,7 +67,7 @@ def cmd_baselines(args) -> None:
             bar.set_postfix_str(f"{name} done")
             bar.update(1)
 
-        models, _, ctx = run_baselines(split, names, mask_history=not args.keep_history, item_vectors=vectors, progress=progress)
+        models, _, ctx = evaluate_on_split(split, names, mask_history=not args.keep_history, item_vectors=vectors, progress=progress)
     out = report(data.name, split, ctx, models, mask_history=not args.keep_history)
     print(f"{data.name}: {args.protocol}, {out['n_users']:,} evaluated users, {data.n_items:,} items, history {'kept' if args.keep_history else 'masked'}")
     print(markdown_table(models))

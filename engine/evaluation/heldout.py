@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -125,26 +125,59 @@ def tune_and_fit(make: Callable[[], Recommender], split: Split, valid_ctx: EvalC
     return model, info
 
 
-def run_baselines(
+def evaluate_on_split(
     split: Split,
     names: Iterable[str] = tuple(BASELINES),
     *,
-    mask_history: bool = True,
+    trained: Mapping[str, Recommender] | None = None,
+    text_vectors: np.ndarray | None = None,
     item_vectors: np.ndarray | None = None,
+    mask_history: bool = True,
     progress: Callable[[str], None] | None = None,  # called after each model
 ) -> tuple[dict[str, dict], dict[str, dict[str, np.ndarray]], EvalContext]:
-    """Tune, fit and evaluate baselines on a split's test stage.
+    """Evaluate recommenders on a split's test stage: the one function behind ``homepage
+    evaluate``, ``homepage baselines``, the model page and the benchmarks.
+
+    Args:
+        split: the held-out split.
+        names: in order, any of: a name of ``trained``; ``zero_shot`` (the untrained text model,
+            needs ``text_vectors``); a baseline (tuned on validation, then refit on train +
+            validation).
+        trained: already-trained recommenders by name (the fine-tuned ranker): only their
+            histories are fitted to the test stage.
+        text_vectors: (I, H) pretrained text vectors for ``zero_shot``; None: no item text.
+        item_vectors: (I, H) vectors for intra-list diversity (None: ild is null).
+        mask_history: items in a user's history are never recommended.
+        progress: called with each name once it is evaluated.
 
     Returns:
-        (metrics by model name, per-user accuracy arrays by model name, the test context).
+        (metrics by name, per-user accuracy arrays by name, the test context). A name that cannot
+        run here (zero_shot without text) gets ``{"note": ...}`` and no per-user arrays.
     """
     test_ctx = EvalContext.build(split, "test", item_vectors)
-    valid_ctx = EvalContext.build(split, "valid", item_vectors)
+    valid_ctx = None
     results, per_user = {}, {}
     for name in names:
-        model, info = tune_and_fit(BASELINES[name], split, valid_ctx, mask_history)
-        res, pu = evaluate_model(model, test_ctx, mask_history)
-        res.update(info)
+        start = time.perf_counter()
+        if trained is not None and name in trained:
+            res, pu = evaluate_model(trained[name].fit(split.fit_data("test")), test_ctx, mask_history)
+        elif name == "zero_shot":
+            if text_vectors is None:
+                results[name] = {"note": "no item text in this data set: zero-shot needs text"}
+                if progress:
+                    progress(name)
+                continue
+            from engine.models.finetuned import ZeroShot
+
+            res, pu = evaluate_model(ZeroShot(text_vectors).fit(split.fit_data("test")), test_ctx, mask_history)
+            res["fit_seconds"] = round(time.perf_counter() - start, 3)
+        elif name in BASELINES:
+            valid_ctx = valid_ctx or EvalContext.build(split, "valid", item_vectors)
+            model, info = tune_and_fit(BASELINES[name], split, valid_ctx, mask_history)
+            res, pu = evaluate_model(model, test_ctx, mask_history)
+            res.update(info)
+        else:
+            raise ValueError(f"unknown model {name!r}: choose from {', '.join([*(trained or {}), 'zero_shot', *BASELINES])}")
         results[name], per_user[name] = res, pu
         if progress:
             progress(name)

@@ -177,7 +177,7 @@ def test_non_utf8_text_names_an_encoding(make_dir) -> None:
     root = make_dir(items=items, interactions=INTER)
     msg = _error(root)
     assert "items.csv" in msg and "utf-8" in msg.lower()
-    assert "--encoding latin-1" in msg
+    assert "--encoding latin-1" in msg and "line 2," in msg  # the line, not only a byte offset
     data = load_dataset(root, encoding="latin-1")
     assert data.items["title"].iat[0] == "Caf\u00e9 cr\u00e8me"
 

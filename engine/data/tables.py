@@ -6,7 +6,6 @@ import hashlib
 import os
 import posixpath
 import shutil
-import tempfile
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -112,27 +111,58 @@ def _table_path(root: Path, table: str, required: bool) -> Path | None:
     return None
 
 
-def _read_table(path: Path, encoding: str) -> pd.DataFrame:
+def read_table(path: str | Path, encoding: str = "utf-8", what: str = "table") -> pd.DataFrame:
+    """Read one CSV (every value as text, column names stripped) or Parquet table: the one reader of
+    the data loader and the importers.
+
+    Args:
+        path: a ``.csv`` or ``.parquet`` file.
+        encoding: the CSV's text encoding; UTF-8 also accepts the byte-order mark Excel writes.
+        what: what the file is (``items``, ``interactions``), for the error messages.
+
+    Returns:
+        The table.
+
+    Raises:
+        DataError: a missing, empty or unreadable file, or text not in ``encoding``; the message
+            names the file (and, for bad text, the line and how to pass the right encoding).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: {what} file not found")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
-    if path.suffix == ".parquet":
+    if path.suffix.lower() == ".parquet":
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several types for broken files
             raise DataError(f"{path}: not a readable parquet file ({exc})") from exc
-        return frame
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding=encoding)
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path}: byte {exc.start} is not valid {encoding} text; re-save the file as UTF-8 or "
-            f"pass the file's encoding (for example --encoding latin-1)"
-        ) from exc
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(f"{path}: the file is empty") from exc
-    except pd.errors.ParserError as exc:
-        raise DataError(f"{path}: not a readable CSV file ({exc})") from exc
+    else:
+        read_as = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding=read_as)
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: {_bad_text(path, read_as)} is not valid {encoding} text; pass the file's encoding "
+                            f"(for example --encoding latin-1, or cp1252 for Windows/Excel exports) or re-save it as UTF-8") from exc
+        except LookupError as exc:
+            raise DataError(f"{path}: unknown encoding {encoding!r}") from exc
+        except pd.errors.EmptyDataError as exc:
+            raise DataError(f"{path}: the file is empty") from exc
+        except pd.errors.ParserError as exc:
+            raise DataError(f"{path}: not a readable CSV file ({exc})") from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
     return frame
+
+
+def _bad_text(path: Path, encoding: str) -> str:
+    """Where the first undecodable byte is: "line L, byte B" (B counted from the file's start)."""
+    raw = path.read_bytes()
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return f"line {line}, byte {exc.start}"
+    return "a byte"
 
 
 def _rows(frame: pd.DataFrame, mask: np.ndarray, path: Path) -> str:
@@ -203,7 +233,7 @@ def check_image_path(value: str, item_id: str, path: Path) -> None:
 
 def _load_items(root: Path, encoding: str) -> pd.DataFrame:
     path = _table_path(root, "items", required=True)
-    items = _read_table(path, encoding)
+    items = read_table(path, encoding, "items")
     _require_columns(items, ITEM_REQUIRED, path)
     _require_values(items, ITEM_COL, path)
     items[ITEM_COL] = items[ITEM_COL].astype(str)
@@ -236,7 +266,7 @@ def _load_items(root: Path, encoding: str) -> pd.DataFrame:
 
 def _load_interactions(root: Path, item_index: dict[str, int], encoding: str, drop_unknown: bool) -> pd.DataFrame:
     path = _table_path(root, "interactions", required=True)
-    inter = _read_table(path, encoding)
+    inter = read_table(path, encoding, "interactions")
     _require_columns(inter, INTERACTION_REQUIRED, path)
     for column in INTERACTION_REQUIRED:
         _require_values(inter, column, path)
@@ -301,7 +331,7 @@ def load_dataset(root: str | Path, *, drop_unknown: bool = False, encoding: str 
     users = None
     users_path = _table_path(root, "users", required=False)
     if users_path is not None:
-        users = _read_table(users_path, encoding)
+        users = read_table(users_path, encoding, "users")
         _require_columns(users, (USER_COL,), users_path)
         users[USER_COL] = users[USER_COL].astype(str)
     return Dataset(

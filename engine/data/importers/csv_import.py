@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.data.tables import check_image_path, parse_timestamps
+from engine.data.tables import check_image_path, parse_timestamps, read_table
 from engine.core.errors import DataError
 from engine.data.importers._common import write_validated
 
@@ -25,32 +25,7 @@ def _lines(mask: np.ndarray, path: Path) -> str:
 
 def _read(path: str | Path, encoding: str, what: str) -> tuple[Path, pd.DataFrame]:
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: {what} file not found")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty")
-    if path.suffix.lower() == ".parquet":
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several types for broken files
-            raise DataError(f"{path}: not a readable parquet file ({exc})") from exc
-        return path, frame
-    # utf-8-sig also accepts the byte-order mark that Excel puts before the first column name.
-    read_as = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding=read_as)
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path}: byte {exc.start} is not valid {encoding} text; pass the file's encoding, for example "
-            f"encoding='latin-1' (--encoding latin-1) or 'cp1252' for Windows/Excel exports, or re-save it as UTF-8"
-        ) from exc
-    except LookupError as exc:
-        raise DataError(f"{path}: unknown encoding {encoding!r}") from exc
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(f"{path}: the file is empty") from exc
-    except pd.errors.ParserError as exc:
-        raise DataError(f"{path}: not a readable CSV file ({exc})") from exc
-    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = read_table(path, encoding, what)
     if frame.empty:
         raise DataError(f"{path}: the file has a header but no rows")
     return path, frame

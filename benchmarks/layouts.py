@@ -29,7 +29,8 @@ from engine.data.tables import load_dataset  # noqa: E402
 from engine.core.errors import ModelError  # noqa: E402
 from engine.page.judge import evaluate_lists, frontier, segment_value  # noqa: E402
 from engine.core.jsonio import write_json  # noqa: E402
-from engine.models.store import load_model, newest_model, save_model  # noqa: E402
+from engine.models.store import newest_model  # noqa: E402
+from engine.models.two_tower import Ranker  # noqa: E402
 from engine.page.rerank import Settings, rank_segment  # noqa: E402
 from engine.studio.segments import attribute_agreement, segment_catalogue  # noqa: E402
 from engine.studio.context import load_studio  # noqa: E402
@@ -55,7 +56,7 @@ def _model_for(name: str, data, out: Path, minutes: float, given: Path | None) -
     for path in candidates:
         if path and path.is_dir():
             try:
-                load_model(path, data)
+                Ranker.from_pretrained(path, data)
                 return path
             except ModelError as exc:
                 log(f"[{name}] skipping {path}: {exc}")
@@ -69,7 +70,7 @@ def _model_for(name: str, data, out: Path, minutes: float, given: Path | None) -
     log(f"[{name}] no trained model: training a small one ({protocol}, frozen encoder, {minutes} min budget)")
     model, tower, result = train_ranker(data, split, config, max_minutes=minutes)
     log(f"[{name}] trained {result.seconds:.0f}s, best epoch {result.best_epoch}, valid NDCG@10 {result.best_valid_ndcg:.4f}")
-    return save_model(out / "models" / f"layouts_{name}", model, tower, data, {"protocol": protocol, "test_days": days})
+    return model.save_pretrained(out / "models" / f"layouts_{name}", data, {"protocol": protocol, "test_days": days})
 
 
 def _median_ms(func, repeats: int) -> tuple[float, object]:

@@ -28,7 +28,6 @@ from engine.data.tables import load_dataset  # noqa: E402
 from engine.evaluation.heldout import evaluate_on_split, markdown_table, report  # noqa: E402
 from engine.core.jsonio import write_json  # noqa: E402
 from engine.evaluation.metrics import paired_bootstrap_ci  # noqa: E402
-from engine.models.store import save_model  # noqa: E402
 from engine.data.splits import make_split  # noqa: E402
 from engine.models.finetuned import FineTunedRecommender  # noqa: E402
 from engine.models.text_encoder import cached_item_vectors  # noqa: E402
@@ -107,7 +106,7 @@ def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "
     out = report(data.name, split, ctx, models, True)
     out["training"] = {"mode": config.mode, "overrides": overrides or {}, "seconds": result.seconds, "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "refit": result.refit, "start": "zero_shot" if config.user_residual else "random", "history": result.history}
     out["inference_seconds_1000_users"] = speed
-    save_model(out_dir / "models" / name, model, tower, data, {"protocol": protocol, "test_days": days, "metrics": models["finetuned"]})
+    model.save_pretrained(out_dir / "models" / name, data, {"protocol": protocol, "test_days": days, "metrics": models["finetuned"]})
     best_base = max(BASELINES, key=lambda n: models[n]["ndcg@10"])
     ft = models["finetuned"]
     # Paired bootstrap over the same test users: finetuned minus the best baseline, per metric.

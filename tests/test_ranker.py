@@ -22,9 +22,9 @@ import engine.models.two_tower
 from engine.cli.parser import main
 from engine.data.tables import Dataset, load_dataset, write_dataset
 from engine.core.errors import ModelError
-from engine.models.store import FILES, load_model, load_recommender, newest_model, save_model
+from engine.models.store import FILES, newest_model
 from engine.data.splits import make_split
-from engine.models.two_tower import RankerConfig, score_users
+from engine.models.two_tower import Ranker, RankerConfig, score_users
 from engine.models.finetuned import FineTunedRecommender
 from engine.training.loop import train_ranker
 
@@ -103,7 +103,7 @@ def trained(shop_dir: Path):
 @pytest.fixture(scope="module")
 def saved(trained, tmp_path_factory) -> Path:
     data, split, model, tower, result = trained
-    return save_model(tmp_path_factory.mktemp("models") / "m1", model, tower, data, {"protocol": "loo", "note": "test"})
+    return model.save_pretrained(tmp_path_factory.mktemp("models") / "m1", data, {"protocol": "loo", "note": "test"})
 
 
 def _scores(model, data: Dataset, split, vectors: np.ndarray) -> np.ndarray:
@@ -162,7 +162,7 @@ def test_full_softmax_is_cross_entropy_over_every_item(trained) -> None:
 
 
 @pytest.mark.slow
-def test_top_mode_fine_tunes_the_encoder_and_saves_its_top_layer(shop_dir: Path, tmp_path: Path) -> None:
+def test_top_mode_fine_tunes_the_encoder_and_saves_what_inference_reads(shop_dir: Path, tmp_path: Path) -> None:
     data = load_dataset(shop_dir)
     split = make_split(data, "loo")
     config = tiny_config(mode="top", max_epochs=2, min_steps_per_epoch=10)
@@ -170,12 +170,55 @@ def test_top_mode_fine_tunes_the_encoder_and_saves_its_top_layer(shop_dir: Path,
     assert result.epochs == 2 and all(np.isfinite(e["loss"]) for e in result.history[1:])
     tuned = {name for name, p in tower.encoder.named_parameters() if p.requires_grad}
     assert tuned and all(".layer.5." in name for name in tuned)  # MiniLM has 6 layers; top_layers=1
-    out = save_model(tmp_path / "top", model, tower, data, {})
+    # The tuned encoder's vectors of every item are in the text table; the encoder itself is not saved.
+    np.testing.assert_allclose(model.text_table.numpy(), tower.encode_all().numpy(), atol=1e-3)
+    out = model.save_pretrained(tmp_path / "top", data, {})
     with safe_open(str(out / "model.safetensors"), "pt") as f:
         keys = set(f.keys())
-    assert {"encoder." + name for name in tuned} <= keys
-    loaded, vectors, _ = load_model(out, data)
+    assert keys == set(model.state_dict()) and not any(k.startswith("encoder.") for k in keys)
+    loaded = Ranker.from_pretrained(out, data)
+    vectors = loaded.saved_item_vectors
     np.testing.assert_allclose(_scores(loaded, data, split, vectors), _scores(model, data, split, model.item_vectors().detach().numpy()), atol=1e-6)
+
+
+def test_format_1_directories_still_load_and_unknown_formats_say_how_to_retrain(trained, saved: Path, tmp_path: Path) -> None:
+    """A format-1 directory (it also held encoder layers) loads; a newer format fails clearly."""
+    from safetensors.torch import load_file, save_file
+
+    data = trained[0]
+    old = Path(shutil.copytree(saved, tmp_path / "old"))
+    tensors = load_file(str(old / "model.safetensors"))
+    tensors["encoder.encoder.layer.5.output.dense.weight"] = torch.zeros(2, 2)
+    save_file(tensors, str(old / "model.safetensors"))
+    _edit_json(old / "manifest.json", "format", 1)
+    config = json.loads((old / "config.json").read_text())
+    config["retired_field"] = 1  # a field this version no longer has is ignored
+    (old / "config.json").write_text(json.dumps(config))
+    loaded = Ranker.from_pretrained(old, data)
+    np.testing.assert_array_equal(loaded.saved_item_vectors, Ranker.from_pretrained(saved, data).saved_item_vectors)
+    _edit_json(old / "manifest.json", "format", 99)
+    with pytest.raises(ModelError, match=r"model format 99 .*homepage train"):
+        Ranker.from_pretrained(old, data)
+
+
+def test_a_config_of_the_wrong_type_is_a_clear_error(trained, saved: Path, tmp_path: Path) -> None:
+    broken = Path(shutil.copytree(saved, tmp_path / "broken"))
+    for key, value in (("dim", "abc"), ("dropout", float("nan")), ("dim", -4)):
+        _edit_json(broken / "config.json", key, value)
+        with pytest.raises(ModelError, match=rf"config\.json: corrupted config \({key} must be"):
+            Ranker.from_pretrained(broken, trained[0])
+        shutil.copy(saved / "config.json", broken / "config.json")
+
+
+def test_config_is_frozen_and_replace_validates_again() -> None:
+    import dataclasses
+
+    config = RankerConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.dim = 8
+    assert dataclasses.replace(config, dim=8).dim == 8 and config.dim == 128
+    with pytest.raises(ValueError, match="mode must be one of"):
+        dataclasses.replace(config, mode="sideways")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,7 +240,8 @@ def test_save_load_round_trip(trained, saved: Path) -> None:
     assert manifest["data_fingerprint"] == data.fingerprint() and manifest["n_items"] == data.n_items
     assert manifest["note"] == "test"
 
-    loaded, vectors, manifest2 = load_model(saved, data)
+    loaded = Ranker.from_pretrained(saved, data)
+    vectors, manifest2 = loaded.saved_item_vectors, loaded.manifest
     assert manifest2 == manifest and loaded.config == model.config and not loaded.training
     np.testing.assert_array_equal(vectors, model.item_vectors().detach().numpy())
     np.testing.assert_array_equal(np.load(saved / "item_vectors.npy", allow_pickle=False), vectors)
@@ -206,7 +250,7 @@ def test_save_load_round_trip(trained, saved: Path) -> None:
     np.testing.assert_array_equal(loaded.warm.numpy(), model.warm.numpy())
     expected = _scores(model, data, split, model.item_vectors().detach().numpy())
     np.testing.assert_allclose(_scores(loaded, data, split, vectors), expected, atol=1e-6)
-    rec, _ = load_recommender(saved, data)
+    rec, _ = FineTunedRecommender.from_pretrained(saved, data)
     np.testing.assert_allclose(rec.fit(split.fit_data("test")).score(np.arange(data.n_users)), expected, atol=1e-6)
 
 
@@ -242,22 +286,22 @@ def test_corrupted_model_directory_gives_model_error(name: str, trained, saved: 
     broken = Path(shutil.copytree(saved, tmp_path / "broken"))
     corrupt(broken)
     with pytest.raises(ModelError, match=message) as info:
-        load_model(broken, trained[0])
+        Ranker.from_pretrained(broken, trained[0])
     assert str(broken) in str(info.value)
 
 
 def test_missing_model_directory_gives_model_error(trained, tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="no such model directory"):
-        load_model(tmp_path / "nowhere", trained[0])
+        Ranker.from_pretrained(tmp_path / "nowhere", trained[0])
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match="incomplete model directory"):
-        load_model(tmp_path / "empty", trained[0])
+        Ranker.from_pretrained(tmp_path / "empty", trained[0])
 
 
 def test_model_on_other_data_gives_fingerprint_error(saved: Path, tmp_path: Path) -> None:
     other = load_dataset(write_shop(tmp_path / "other", seed=1))  # same catalogue, other interactions
     with pytest.raises(ModelError, match="fingerprint") as info:
-        load_recommender(saved, other)
+        FineTunedRecommender.from_pretrained(saved, other)
     assert str(other.root) in str(info.value) and "homepage train" in str(info.value)
 
 
@@ -313,8 +357,9 @@ def test_data_without_text_trains_ids_only(tmp_path: Path, monkeypatch) -> None:
         table = model.item_vectors()
     scores = score_users(model, list(split.fit_data("test").sequences().values()), table)
     assert np.isfinite(scores).all()
-    out = save_model(tmp_path / "m", model, tower, data, {})
-    loaded, vectors, _ = load_model(out, data)
+    out = model.save_pretrained(tmp_path / "m", data, {})
+    loaded = Ranker.from_pretrained(out, data)
+    vectors = loaded.saved_item_vectors
     assert not loaded.config.use_text
     np.testing.assert_array_equal(vectors, table.numpy())
 
@@ -433,7 +478,7 @@ def test_cli_train_with_out(shop_dir: Path, tmp_path: Path, tiny_cli, capsys) ->
     json.loads((out / "manifest.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
     assert not (shop_dir / "models").exists()  # --out given: nothing under DIR/models
     data = load_dataset(shop_dir)
-    _, vectors, _ = load_model(out, data)
+    vectors = Ranker.from_pretrained(out, data).saved_item_vectors
     assert vectors.shape == (data.n_items, 16)
 
 

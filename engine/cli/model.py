@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -104,11 +103,11 @@ def cmd_evaluate(args) -> None:
     from engine.data.splits import make_split
     from engine.evaluation.heldout import evaluate_on_split, markdown_table, report
     from engine.models.baselines import BASELINES
-    from engine.models.store import load_recommender
+    from engine.models.finetuned import FineTunedRecommender
 
     data = load_data(args)
     model_dir = _model_dir(args)
-    rec, manifest = load_recommender(model_dir, data)
+    rec, manifest = FineTunedRecommender.from_pretrained(model_dir, data)
     protocol = args.protocol or manifest.get("protocol", "loo")
     test_days = args.test_days if args.protocol else (manifest.get("test_days") or args.test_days)
     split = make_split(data, protocol, test_days)
@@ -133,11 +132,11 @@ def cmd_evaluate(args) -> None:
 
 def cmd_recommend(args) -> None:
     from engine.cli.common import load_data
-    from engine.models.store import load_recommender
+    from engine.models.finetuned import FineTunedRecommender
     from engine.data.splits import FitData
 
     data = load_data(args)
-    rec, _ = load_recommender(_model_dir(args), data)
+    rec, _ = FineTunedRecommender.from_pretrained(_model_dir(args), data)
     if args.user not in data.user_index:
         raise DataError(f"{data.root}: user {args.user!r} has no interactions")
     rec.fit(FitData(data.interactions, data.n_users, data.n_items))

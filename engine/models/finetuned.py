@@ -19,6 +19,13 @@ class FineTunedRecommender(Recommender):
         self.model = model
         self.item_vectors = np.asarray(item_vectors, dtype=np.float32)
 
+    @classmethod
+    def from_pretrained(cls, model_dir, data=None) -> tuple["FineTunedRecommender", dict]:
+        """A ready recommender from a model directory (histories not yet attached: call ``fit``),
+        and its manifest. Raises ModelError as :meth:`Ranker.from_pretrained` does."""
+        model = Ranker.from_pretrained(model_dir, data)
+        return cls(model, model.saved_item_vectors), model.manifest
+
     def fit(self, data: FitData) -> "FineTunedRecommender":
         self._remember(data)
         self.sequences_ = data.sequences()

@@ -1,10 +1,10 @@
-"""A trained model as a directory: config, safetensors weights, item index and vectors, manifest."""
+"""A trained model as a directory (config, safetensors weights, item index and vectors, manifest):
+``save_pretrained`` writes it whole, ``from_pretrained`` reads back everything it wrote."""
 
 from __future__ import annotations
 
 import json
 import platform
-from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,15 +15,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from engine.core.constants import ITEM_COL
-from engine.data.tables import Dataset
 from engine.core.errors import ModelError
 from engine.core.files import staged_directory
 from engine.core.jsonio import json_text
-from engine.models.two_tower import Ranker, RankerConfig, TextTower
-from engine.models.finetuned import FineTunedRecommender
+from engine.data.tables import Dataset
 
 FILES = ("config.json", "model.safetensors", "item_index.parquet", "item_vectors.npy", "manifest.json")
-ENCODER_PREFIX = "encoder."
+FORMAT = 2  # 1: also held the fine-tuned encoder layers (never read back; ignored when loading)
+LEGACY_PREFIX = "encoder."  # format 1's encoder tensors
+RETRAIN = "train a new model with `homepage train DIR`"
 
 
 def models_root(data_dir: str | Path) -> Path:
@@ -50,37 +50,6 @@ def _versions() -> dict:
     return {"torch": torch.__version__, "transformers": transformers.__version__, "numpy": np.__version__, "python": platform.python_version()}
 
 
-def save_model(out_dir: str | Path, model: Ranker, tower: TextTower | None, data: Dataset, manifest: dict) -> Path:
-    """Write the model directory to a temporary name, then rename it into place.
-
-    Weights: the ranker's parameters and buffers, plus the encoder's fine-tuned parameters under
-    ``encoder.`` (the frozen rest is the pretrained encoder named in the config).
-    """
-    out_dir = Path(out_dir)
-    with staged_directory(out_dir) as stage:
-        tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-        if tower is not None:
-            for name, p in tower.encoder.named_parameters():
-                if p.requires_grad:
-                    tensors[ENCODER_PREFIX + name] = p.detach().contiguous()
-        save_file(tensors, str(stage / "model.safetensors"))
-        (stage / "config.json").write_text(model.config.to_json())
-        pd.DataFrame({ITEM_COL: data.item_ids.astype(str)}).to_parquet(stage / "item_index.parquet", index=False)
-        with torch.no_grad():
-            np.save(stage / "item_vectors.npy", model.item_vectors().numpy().astype(np.float32))
-        manifest = {
-            **manifest,
-            "data_fingerprint": data.fingerprint(),
-            "dataset": data.name,
-            "n_items": data.n_items,
-            "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "versions": _versions(),
-            "format": 1,
-        }
-        (stage / "manifest.json").write_text(json_text(manifest, fallback=str))
-    return out_dir
-
-
 def read_manifest(model_dir: str | Path) -> dict:
     path = Path(model_dir) / "manifest.json"
     try:
@@ -94,71 +63,115 @@ def read_manifest(model_dir: str | Path) -> dict:
     return manifest
 
 
-def load_model(model_dir: str | Path, data: Dataset | None = None) -> tuple[Ranker, np.ndarray, dict]:
-    """Load a model directory, checking it is whole and (when data is given) trained on that data.
+class Pretrained:
+    """``save_pretrained`` / ``from_pretrained`` for a torch module whose ``config`` is a frozen
+    dataclass (``config_class``) and that is built as ``cls(config, n_items, text_dim=...)``.
 
-    Returns:
-        (ranker in eval mode, item vectors (I, D), manifest).
-
-    Raises:
-        ModelError: a missing file, corrupted weights, or a data fingerprint that does not match.
+    The directory holds what inference needs and nothing else: the config, every parameter and
+    buffer of the module (the text table holds the fine-tuned encoder's vectors of every item, so
+    the encoder itself is not saved), the item index, the item vectors and a manifest.
     """
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise ModelError(f"{model_dir}: no such model directory")
-    missing = [f for f in FILES if not (model_dir / f).exists()]
-    if missing:
-        raise ModelError(f"{model_dir}: incomplete model directory, missing {', '.join(missing)}")
-    manifest = read_manifest(model_dir)
-    if data is not None and manifest.get("data_fingerprint") != data.fingerprint():
-        raise ModelError(
-            f"{model_dir}: trained on data with fingerprint {manifest.get('data_fingerprint')} "
-            f"({manifest.get('dataset')}), but {data.root} has fingerprint {data.fingerprint()}; "
-            f"train a model on this data with `homepage train {data.root}`"
-        )
-    n_items = manifest.get("n_items")
-    if not isinstance(n_items, int) or isinstance(n_items, bool) or n_items < 1:
-        raise ModelError(f"{model_dir / 'manifest.json'}: corrupted manifest (n_items is {n_items!r}, not a positive integer)")
-    try:
-        values = json.loads((model_dir / "config.json").read_text())
-        if not isinstance(values, dict):
-            raise TypeError(f"a JSON object expected, got {type(values).__name__}")
-        config = RankerConfig.from_dict(values)
-    except (json.JSONDecodeError, OSError, TypeError, ValueError) as exc:
-        raise ModelError(f"{model_dir / 'config.json'}: corrupted config ({exc})") from exc
-    try:
-        tensors = load_file(str(model_dir / "model.safetensors"))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelError(f"{model_dir / 'model.safetensors'}: corrupted weights ({exc})") from exc
-    ranker_state = {k: v for k, v in tensors.items() if not k.startswith(ENCODER_PREFIX)}
-    text_dim = ranker_state["text_table"].shape[1] if "text_table" in ranker_state else 1
-    try:
-        model = Ranker(config, n_items, text_dim=text_dim)
-        model.load_state_dict(ranker_state)
-    except (RuntimeError, ValueError) as exc:
-        detail = " ".join(str(exc).split("\n")[:2]).strip()  # the first mismatches, not a page of them
-        raise ModelError(f"{model_dir}: model.safetensors does not fit config.json ({detail})") from exc
-    try:
-        vectors = np.load(model_dir / "item_vectors.npy", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise ModelError(f"{model_dir / 'item_vectors.npy'}: corrupted item vectors ({exc})") from exc
-    try:
-        index = pd.read_parquet(model_dir / "item_index.parquet")[ITEM_COL].astype(str).to_numpy()
-    except Exception as exc:  # pyarrow raises several types for broken files
-        raise ModelError(f"{model_dir / 'item_index.parquet'}: corrupted item index ({exc})") from exc
-    if len(index) != n_items or (data is not None and not np.array_equal(index, data.item_ids.astype(str))):
-        raise ModelError(f"{model_dir / 'item_index.parquet'}: the item index does not match the manifest or the data's catalogue")
-    if vectors.shape != (n_items, config.dim):
-        raise ModelError(f"{model_dir}: item_vectors.npy has shape {vectors.shape}, expected ({n_items}, {config.dim})")
-    model.eval()
-    return model, vectors, manifest
+
+    config_class: type
+
+    def save_pretrained(self, out_dir: str | Path, data: Dataset, manifest: dict | None = None) -> Path:
+        """Write the model directory whole (staged beside it, then renamed into place).
+
+        Args:
+            out_dir: the model directory (replaced whole if it exists).
+            data: the data set trained on (item index and fingerprint).
+            manifest: what else to record (protocol, metrics, training summary).
+
+        Returns:
+            ``out_dir``.
+        """
+        out_dir = Path(out_dir)
+        with staged_directory(out_dir) as stage:
+            save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, str(stage / "model.safetensors"))
+            (stage / "config.json").write_text(json_text(_as_dict(self.config)))
+            pd.DataFrame({ITEM_COL: data.item_ids.astype(str)}).to_parquet(stage / "item_index.parquet", index=False)
+            with torch.no_grad():
+                np.save(stage / "item_vectors.npy", self.item_vectors().numpy().astype(np.float32))
+            record = {
+                **(manifest or {}),
+                "data_fingerprint": data.fingerprint(),
+                "dataset": data.name,
+                "n_items": data.n_items,
+                "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "versions": _versions(),
+                "format": FORMAT,
+            }
+            (stage / "manifest.json").write_text(json_text(record, fallback=str))
+        return out_dir
+
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path, data: Dataset | None = None):
+        """Load a model directory, checking it is whole and (when data is given) trained on that data.
+
+        Returns:
+            The model in eval mode, with ``manifest`` (dict) and ``saved_item_vectors`` ((I, D)
+            array, as saved) attached.
+
+        Raises:
+            ModelError: a missing or damaged file, a directory of an unknown format, or a data
+                fingerprint that does not match; the message names the file and how to retrain.
+        """
+        model_dir = Path(model_dir)
+        if not model_dir.is_dir():
+            raise ModelError(f"{model_dir}: no such model directory")
+        missing = [f for f in FILES if not (model_dir / f).exists()]
+        if missing:
+            raise ModelError(f"{model_dir}: incomplete model directory, missing {', '.join(missing)}")
+        manifest = read_manifest(model_dir)
+        fmt = manifest.get("format", 1)
+        if not isinstance(fmt, int) or isinstance(fmt, bool) or not 1 <= fmt <= FORMAT:
+            raise ModelError(f"{model_dir / 'manifest.json'}: model format {fmt!r} is not one this version reads (1 to {FORMAT}); {RETRAIN}")
+        if data is not None and manifest.get("data_fingerprint") != data.fingerprint():
+            raise ModelError(
+                f"{model_dir}: trained on data with fingerprint {manifest.get('data_fingerprint')} "
+                f"({manifest.get('dataset')}), but {data.root} has fingerprint {data.fingerprint()}; "
+                f"train a model on this data with `homepage train {data.root}`"
+            )
+        n_items = manifest.get("n_items")
+        if not isinstance(n_items, int) or isinstance(n_items, bool) or n_items < 1:
+            raise ModelError(f"{model_dir / 'manifest.json'}: corrupted manifest (n_items is {n_items!r}, not a positive integer)")
+        try:
+            values = json.loads((model_dir / "config.json").read_text())
+            if not isinstance(values, dict):
+                raise TypeError(f"a JSON object expected, got {type(values).__name__}")
+            config = cls.config_class.from_dict(values)
+        except (json.JSONDecodeError, OSError, TypeError, ValueError) as exc:
+            raise ModelError(f"{model_dir / 'config.json'}: corrupted config ({exc}); {RETRAIN}") from exc
+        try:
+            tensors = load_file(str(model_dir / "model.safetensors"))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ModelError(f"{model_dir / 'model.safetensors'}: corrupted weights ({exc})") from exc
+        state = {k: v for k, v in tensors.items() if not k.startswith(LEGACY_PREFIX)}
+        text_dim = state["text_table"].shape[1] if "text_table" in state else 1
+        try:
+            model = cls(config, n_items, text_dim=text_dim)
+            model.load_state_dict(state)
+        except (RuntimeError, ValueError) as exc:
+            detail = " ".join(str(exc).split("\n")[:2]).strip()  # the first mismatches, not a page of them
+            raise ModelError(f"{model_dir}: model.safetensors does not fit config.json ({detail}); {RETRAIN}") from exc
+        try:
+            vectors = np.load(model_dir / "item_vectors.npy", allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise ModelError(f"{model_dir / 'item_vectors.npy'}: corrupted item vectors ({exc})") from exc
+        try:
+            index = pd.read_parquet(model_dir / "item_index.parquet")[ITEM_COL].astype(str).to_numpy()
+        except Exception as exc:  # pyarrow raises several types for broken files
+            raise ModelError(f"{model_dir / 'item_index.parquet'}: corrupted item index ({exc})") from exc
+        if len(index) != n_items or (data is not None and not np.array_equal(index, data.item_ids.astype(str))):
+            raise ModelError(f"{model_dir / 'item_index.parquet'}: the item index does not match the manifest or the data's catalogue")
+        if vectors.shape != (n_items, config.dim):
+            raise ModelError(f"{model_dir}: item_vectors.npy has shape {vectors.shape}, expected ({n_items}, {config.dim})")
+        model.eval()
+        model.manifest, model.saved_item_vectors = manifest, vectors
+        return model
 
 
-def load_recommender(model_dir: str | Path, data: Dataset) -> tuple[FineTunedRecommender, dict]:
-    """A ready :class:`FineTunedRecommender` (histories not yet attached: call ``fit``)."""
-    model, vectors, manifest = load_model(model_dir, data)
-    return FineTunedRecommender(model, vectors), manifest
+def _as_dict(config) -> dict:
+    from dataclasses import asdict
 
-
-def config_dict(config: RankerConfig) -> dict:
     return asdict(config)

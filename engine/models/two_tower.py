@@ -14,16 +14,16 @@ Score        s(u, i) = u . v_i   (divided by ``temperature`` in the training sof
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 from torch import nn
 from transformers import BertConfig, BertModel
 
+from engine.models.store import Pretrained
 from engine.models.text_encoder import mean_pool
 
 ENCODER_MODES = ("top", "full", "frozen")
@@ -100,9 +100,6 @@ class RankerConfig:
             raise ValueError(f"dropout must be in [0, 1) and id_dropout in [0, 1], got {self.dropout}, {self.id_dropout}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be above 0, got {self.temperature}")
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
 
     @classmethod
     def from_dict(cls, values: dict) -> "RankerConfig":
@@ -182,8 +179,14 @@ class TextTower(nn.Module):
         return out
 
 
-class Ranker(nn.Module):
-    """Two towers over one item table; see the module docstring for the forward pass."""
+class Ranker(Pretrained, nn.Module):
+    """Two towers over one item table; see the module docstring for the forward pass.
+
+    ``Ranker.from_pretrained(dir, data)`` and ``model.save_pretrained(dir, data, manifest)`` read and
+    write the model directory (:mod:`engine.models.store`).
+    """
+
+    config_class = RankerConfig
 
     def __init__(self, config: RankerConfig, n_items: int, text_dim: int = 384):
         super().__init__()

@@ -236,13 +236,13 @@ def load_studio(
     """
     from engine.core.constants import DEFAULT_TEST_DAYS
     from engine.data.tables import load_dataset
-    from engine.models.store import load_recommender, newest_model
+    from engine.models.store import newest_model
     from engine.data.splits import make_split
 
     if not isinstance(data, Dataset):
         data = load_dataset(data)
     model_dir = Path(model_dir) if model_dir else newest_model(data.root)
-    rec, manifest = load_recommender(model_dir, data)
+    rec, manifest = FineTunedRecommender.from_pretrained(model_dir, data)
     protocol = protocol or manifest.get("protocol", "loo")
     test_days = test_days or manifest.get("test_days") or DEFAULT_TEST_DAYS
     split = make_split(data, protocol, test_days)

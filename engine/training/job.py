@@ -129,7 +129,6 @@ def train_and_save(
         held-out test metrics.
     """
     from engine.evaluation.heldout import EvalContext, evaluate_model
-    from engine.models.store import save_model
     from engine.data.splits import make_split
     from engine.models.finetuned import FineTunedRecommender
     from engine.training.loop import train_ranker
@@ -148,5 +147,5 @@ def train_and_save(
         "metrics": {k: v for k, v in metrics.items() if not isinstance(v, np.ndarray)},
         "text": bool(config.use_text),
     }
-    out = save_model(out, model, tower, data, manifest)
+    out = model.save_pretrained(out, data, manifest)
     return Path(out), manifest, result

@@ -7,7 +7,7 @@ Run from the project root::
 Each real data set is imported with the project's importers into ``OUT/data/<name>`` (skipped when
 that directory already holds a data set; ``--reimport`` forces it), the demo store is read from
 ``data/demo`` (generated with engine.demo.generate_demo when missing). Every run tunes, fits and
-evaluates the baselines with engine.heldout.evaluate_on_split, writes ``OUT/<run>.json`` (the report of
+evaluates the baselines with engine.evaluation.heldout.evaluate_on_split, writes ``OUT/<run>.json`` (the report of
 ``homepage baselines --json``) and one table per run into ``OUT/baselines.md``, followed by a
 comparison with the reference numbers of ``../shared/data/README.md``.
 

@@ -195,7 +195,7 @@ def _studio(dkey: str, mkey: str):
 
 
 def studio(data_dir: str, model: str):
-    """The engine's :class:`~engine.studio.Studio` (segments, pages and their held-out judge) for a model."""
+    """The engine's :class:`~engine.studio.context.Studio` (segments, pages and their held-out judge) for a model."""
     return _studio(data_key(data_dir), model_key(data_dir, model))
 
 
@@ -256,7 +256,7 @@ def _layout(dkey: str, mkey: str, method: str, k: int | None, segment_id: str, s
 
 
 def layout(data_dir: str, model: str, segment_id: str, settings, method: str = "kmeans", k: int | None = None, evaluate: bool = True):
-    """The segment's :class:`~engine.layout.Layout` for the settings (with held-out metrics unless
+    """The segment's :class:`~engine.page.layout.Layout` for the settings (with held-out metrics unless
     ``evaluate`` is False); raises ValueError for bad rules."""
     return _layout(data_key(data_dir), model_key(data_dir, model), method, k, segment_id, settings_json(settings), evaluate)
 
@@ -271,7 +271,7 @@ def _metrics(dkey: str, mkey: str, method: str, k: int | None, segment_id: str, 
 
 
 def metrics(data_dir: str, model: str, segment_id: str, settings, method: str = "kmeans", k: int | None = None) -> dict:
-    """``engine.evaluate.evaluate_layout`` metrics of the settings' page (drawn after the page itself)."""
+    """``engine.page.judge.evaluate_layout`` metrics of the settings' page (drawn after the page itself)."""
     return _metrics(data_key(data_dir), model_key(data_dir, model), method, k, segment_id, settings_json(settings))
 
 
@@ -286,7 +286,7 @@ def _compare(dkey: str, mkey: str, method: str, k: int | None, segment_id: str, 
 
 
 def compare(data_dir: str, model: str, segment_id: str, settings_a, settings_b, method: str = "kmeans", k: int | None = None) -> dict:
-    """``engine.evaluate.compare`` of the two settings' layouts (B against A)."""
+    """``engine.page.judge.compare`` of the two settings' layouts (B against A)."""
     return _compare(data_key(data_dir), model_key(data_dir, model), method, k, segment_id, settings_json(settings_a), settings_json(settings_b))
 
 
@@ -299,7 +299,7 @@ def _frontier(dkey: str, mkey: str, method: str, k: int | None, segment_id: str,
 
 
 def frontier(data_dir: str, model: str, segment_id: str, settings, method: str = "kmeans", k: int | None = None):
-    """``engine.evaluate.frontier`` around the settings (their knobs swept over the grid)."""
+    """``engine.page.judge.frontier`` around the settings (their knobs swept over the grid)."""
     return _frontier(data_key(data_dir), model_key(data_dir, model), method, k, segment_id, settings_json(settings))
 
 
@@ -312,7 +312,7 @@ def _segment_value(dkey: str, mkey: str, method: str, k: int | None, segment_id:
 
 
 def segment_value(data_dir: str, model: str, segment_id: str, method: str = "kmeans", k: int | None = None):
-    """``engine.evaluate.segment_value``: the segment page vs personalised top-k vs one popular page."""
+    """``engine.page.judge.segment_value``: the segment page vs personalised top-k vs one popular page."""
     return _segment_value(data_key(data_dir), model_key(data_dir, model), method, k, segment_id)
 
 

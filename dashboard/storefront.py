@@ -1,4 +1,4 @@
-"""A layout (``engine.layout.Layout``) drawn as storefront rows of product cards."""
+"""A layout (``engine.page.layout.Layout``) drawn as storefront rows of product cards."""
 
 from __future__ import annotations
 

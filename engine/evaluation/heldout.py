@@ -199,7 +199,7 @@ def report(dataset: str, split: Split, ctx: EvalContext, models: dict[str, dict]
 
 
 def markdown_table(models: dict[str, dict], keys: tuple[str, ...] = ("ndcg@10", "recall@10", "hr@10", "map@12", "coverage@10", "tail_share@10", "novelty@10", "ild@10", "gini@10", "fit_seconds")) -> str:
-    """A markdown table of models x metrics, for the terminal and the README."""
+    """A markdown table of models x metrics, for the terminal and docs/RESULTS.md."""
     lines = ["| model | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
     for name, res in models.items():
         cells = []

@@ -207,9 +207,11 @@ def adjustment(studio: Studio, rules: Rules) -> np.ndarray:
 # Settings
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
     """The knobs of a page; saved in the layout JSON and read from SETTINGS.json files.
+
+    Frozen: other knobs make other settings (``dataclasses.replace``, validated again).
 
     Attributes:
         diversity: 0 = pure relevance .. 1 = pure novelty against what is already on the page.
@@ -239,14 +241,14 @@ class Settings:
             value = float(getattr(self, name))
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"settings: {name} must be in [0, 1], got {value}")
-            setattr(self, name, value)
+            object.__setattr__(self, name, value)  # normalised once, here
         if self.similarity not in SIMILARITY_SPACES:
             raise ValueError(f"settings: similarity must be one of {SIMILARITY_SPACES}, got {self.similarity!r}")
         if self.method not in DIVERSITY_METHODS:
             raise ValueError(f"settings: method must be one of {DIVERSITY_METHODS}, got {self.method!r}")
         if int(self.candidates) < 1:
             raise ValueError(f"settings: candidates must be at least 1, got {self.candidates}")
-        self.candidates = int(self.candidates)
+        object.__setattr__(self, "candidates", int(self.candidates))
         rows = []
         for row in self.rows:
             theme, slots = (row["theme"], row["slots"]) if isinstance(row, dict) else row
@@ -257,7 +259,7 @@ class Settings:
             rows.append((str(theme), int(slots)))
         if not rows:
             raise ValueError("settings: a page needs at least one row")
-        self.rows = rows
+        object.__setattr__(self, "rows", rows)
 
     def to_dict(self) -> dict:
         out = asdict(self)

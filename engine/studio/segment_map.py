@@ -24,7 +24,7 @@ def user_map(
 ) -> pd.DataFrame:
     """Project users to 2-D and label each with the first group that holds them.
 
-    The projection is PCA (via SVD of the centred features) of :func:`engine.segments.user_features`,
+    The projection is PCA (via SVD of the centred features) of :func:`engine.studio.segments.user_features`,
     the same representation the learned segments cluster, so clusters that are apart in the
     model's space tend to be apart on the map. Groups under ``min_size`` members are labelled
     ``OTHER`` (privacy), and no user id is returned.
@@ -32,7 +32,7 @@ def user_map(
     Args:
         studio: the shared context.
         groups: (name, member user indices) in priority order, e.g. the learned segments.
-        space: the user representation (see :func:`engine.segments.user_features`).
+        space: the user representation (see :func:`engine.studio.segments.user_features`).
         n_max: at most this many users (seeded sample), so the page stays light.
         min_size: groups with fewer members are not named.
         random_state: seeds the sample.

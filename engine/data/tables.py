@@ -369,11 +369,14 @@ def write_dataset(
     images: Mapping[str, Path | bytes] | None = None,
     fmt: str = "csv",
     extra_files: Mapping[str, str] | None = None,
+    validate: bool = True,
 ) -> Path:
-    """Write a data directory in the project format, all or nothing.
+    """Write a data directory in the project format, all or nothing: the one writer of data sets.
 
-    Everything is written to a temporary sibling directory first and moved into place only when
-    complete, so a failure leaves ``out_dir`` as it was.
+    Everything is written to a staging directory beside ``out_dir`` and, with ``validate``, loaded
+    back with :func:`load_dataset`; only then are its files moved in, so a failure (or data that
+    would not load) leaves ``out_dir`` as it was. Tables of ``out_dir`` that the new data set does
+    not have (in either format) are removed; other files (``models/``, ``images/``) are kept.
 
     Args:
         out_dir: the data directory to write.
@@ -383,9 +386,13 @@ def write_dataset(
         images: relative path inside out_dir (e.g. ``images/123.jpg``) -> source file or raw bytes.
         fmt: ``csv`` or ``parquet``.
         extra_files: relative path -> text (a README.md describing the source, say).
+        validate: load the staged directory before it is moved into place.
 
     Returns:
         The output directory.
+
+    Raises:
+        DataError: the written directory does not load; the message names ``out_dir``.
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be csv or parquet, got {fmt!r}")
@@ -408,11 +415,17 @@ def write_dataset(
         for rel, text in (extra_files or {}).items():
             (stage / rel).parent.mkdir(parents=True, exist_ok=True)
             (stage / rel).write_text(text)
-        # The other format of a table must not shadow the new one.
+        if validate:
+            try:
+                load_dataset(stage)
+            except DataError as exc:  # name the real destination, not the staging folder
+                raise DataError(str(exc).replace(str(stage), str(out_dir))) from None
+        # A table left from an earlier data set (either format) must not shadow or outlive the new one.
         for name in TABLES:
-            other = out_dir / f"{name}.{'parquet' if fmt == 'csv' else 'csv'}"
-            if (stage / f"{name}.{fmt}").exists() and other.exists():
-                other.unlink()
+            for suffix in ("csv", "parquet"):
+                old = out_dir / f"{name}.{suffix}"
+                if old.exists() and not (stage / old.name).exists():
+                    old.unlink()
         merge_staged(stage, out_dir)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from engine.core.errors import DataError
-from engine.data.importers._common import write_validated
+from engine.data.tables import write_dataset
 
 # Synthetic clock: the file holds order only, so user u's k-th item is stamped BASE + k seconds.
 BASE_TIME = pd.Timestamp("2000-01-01")
@@ -94,4 +94,4 @@ def import_beauty(src: str | Path, out: str | Path, fmt: str = "csv") -> Path:
         "(last item test, second-to-last validation), not a temporal split.\n"
         f"- {len(users)} users, {len(items)} items, {len(interactions)} interactions.\n"
     )
-    return write_validated(out, items, interactions, fmt=fmt, extra_files={"README.md": readme})
+    return write_dataset(out, items, interactions, fmt=fmt, extra_files={"README.md": readme})

@@ -10,7 +10,7 @@ import pandas as pd
 
 from engine.data.tables import check_image_path, parse_timestamps, read_table
 from engine.core.errors import DataError
-from engine.data.importers._common import write_validated
+from engine.data.tables import write_dataset
 
 _SHOW_ROWS = 5  # offending rows named in an error message
 
@@ -201,4 +201,4 @@ def import_csv(
         "# Imported shop data\n\n"
         f"Items from `{ipath}`, interactions from `{xpath}`" + (f", users from `{users_path}`" if users_path else "") + ".\n"
     )
-    return write_validated(out, items, inter, users, images=images, fmt=fmt, extra_files={"README.md": readme})
+    return write_dataset(out, items, inter, users, images=images, fmt=fmt, extra_files={"README.md": readme})

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from engine.core.errors import DataError
-from engine.data.importers._common import require_file, write_validated
+from engine.data.importers._common import require_file
+from engine.data.tables import write_dataset
 
 TRANSACTION_FILES = {
     "histories": ("transactions_histories.csv",),
@@ -232,4 +233,4 @@ def import_hm(
         "- timestamps have day resolution; purchases of one day keep file order.\n"
         "- items without a photo have an empty image.\n" + readme_note
     )
-    return write_validated(out, items, interactions, users, images=image_sources, fmt=fmt, extra_files={"README.md": readme})
+    return write_dataset(out, items, interactions, users, images=image_sources, fmt=fmt, extra_files={"README.md": readme})

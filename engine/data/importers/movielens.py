@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from engine.core.errors import DataError
-from engine.data.importers._common import require_file, write_validated
+from engine.data.importers._common import require_file
+from engine.data.tables import write_dataset
 
 # u.item: id | title | release date | video release date | IMDb URL | 19 genre flags.
 _ITEM_FIXED = ("item_id", "title", "release_date", "video_release_date", "imdb_url")
@@ -115,4 +116,4 @@ def import_movielens(src: str | Path, out: str | Path, min_rating: float = 0, fm
         f"- ratings >= {min_rating}; weight = rating (1-5), timestamp = the rating's unix time.\n"
         "- category = first genre; genres = all genres joined by `|`; created_at = release date.\n"
     )
-    return write_validated(out, items, interactions, users, fmt=fmt, extra_files={"README.md": readme})
+    return write_dataset(out, items, interactions, users, fmt=fmt, extra_files={"README.md": readme})

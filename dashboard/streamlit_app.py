@@ -1,4 +1,4 @@
-"""Homepage Studio's dashboard: page config, the shared sidebar and the page navigation."""
+"""Homepage Studio's dashboard: page config, the login gate, the shared sidebar and the page navigation."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ except ImportError:  # run from a plain checkout without `pip install -e .`
 
 import streamlit as st
 
+from dashboard.login import require_login
 from dashboard.sidebar import sidebar
 
 st.set_page_config(page_title="Homepage Studio", page_icon="🛍️", layout="wide", initial_sidebar_state="expanded")
@@ -23,6 +24,7 @@ PAGES = [
     st.Page("app_pages/model_data.py", title="Model and data", icon=":material/model_training:", url_path="model"),
 ]
 
+require_login()
 page = st.navigation(PAGES)
 sidebar()
 page.run()

@@ -65,6 +65,49 @@ def test_page_html_of_empty_rows() -> None:
     assert "&lt;img" in out and "No items in this row" in out
 
 
+def test_cards_show_scaled_prices_as_a_level_not_a_number() -> None:
+    from dashboard.views import card_fields, item_card
+
+    scaled = pd.DataFrame({"item_id": [f"A{i}" for i in range(10)], "title": ["t"] * 10,
+                           "price": [0.04994067796610169, 0.0123, 0.0254, 0.0311, 0.0402, 0.0508, 0.0677, 0.0812, 0.1101, 0.2033]})
+    fields = card_fields(scaled)
+    out = card_html(item_card(fields, 0, None))
+    assert "0.0499" not in out.split('title="Price level')[0]  # the number only in the tooltip
+    assert "price level 3/5" in out and 'class="hp-price level"' in out and "scaled, not a currency" in out
+    money = pd.DataFrame({"item_id": ["B1", "B2"], "title": ["t", "u"], "price": [54.99, 7.5]})
+    out = card_html(item_card(card_fields(money), 0, None))
+    assert '<div class="hp-price">54.99</div>' in out
+    assert card_html(item_card(card_fields(money.drop(columns="price")), 0, None)).count('<div class="hp-price">') == 1
+
+
+def test_each_model_keeps_one_colour_on_every_chart() -> None:
+    from dashboard import charts
+    from dashboard.views import MODEL_LABELS, models_frame
+
+    labels = list(MODEL_LABELS.values())
+    colours = [charts.series_colour(name) for name in labels]
+    assert len(set(colours)) == len(colours), "two models share a colour"
+    assert charts.series_colour("fine-tuned transformer") == charts.HIGHLIGHT
+    frame = models_frame({"ease": {"ndcg@10": 0.1}, "finetuned": {"ndcg@10": 0.2}}, ("ndcg@10",))
+    fig = charts.metric_bars(frame, "metric", "value", "model", highlight="fine-tuned transformer", title="Accuracy")
+    by_name = {bar.name: bar.marker.color for bar in fig.data}
+    assert by_name == {"EASE": charts.series_colour("EASE"), "fine-tuned transformer": charts.HIGHLIGHT}
+    # The legend sits at the bottom of the figure, away from the title at the top.
+    assert fig.layout.legend.yref == "container" and fig.layout.legend.yanchor == "bottom" and fig.layout.title.yanchor == "top"
+
+
+def test_segment_value_facets_have_their_own_y_axes() -> None:
+    from dashboard import charts
+    from dashboard.views import models_frame
+
+    rows = {"segment page": {"ndcg@10": 0.05, "ild@10": 0.8}, "personalised top-k": {"ndcg@10": 0.07, "ild@10": 0.7}}
+    fig = charts.metric_facets(models_frame(rows, ("ndcg@10", "ild@10")), "metric", "value", "model")
+    axes = {bar.yaxis for bar in fig.data}
+    assert axes == {"y", "y2"} and fig.layout.yaxis2.matches is None
+    assert [a.text for a in fig.layout.annotations] == ["NDCG@10", "Diversity (ILD@10)"]
+    assert sum(bool(bar.showlegend) for bar in fig.data) == 2  # one legend entry per page kind
+
+
 def test_thumbnail_of_missing_or_broken_picture_is_none(tmp_path: Path) -> None:
     assert encode_thumbnail(None) is None
     assert encode_thumbnail(tmp_path / "missing.png") is None
@@ -88,21 +131,39 @@ def test_thumbnail_shrinks_large_pictures(tmp_path: Path) -> None:
 
 
 def test_homepage_app_passes_streamlit_args(trained_demo: Path, monkeypatch) -> None:
-    import subprocess
-
-    from engine.cli import parser as cli
+    from engine.cli import app, parser
 
     calls = []
-    monkeypatch.setattr(subprocess, "call", lambda command, env, cwd: calls.append((command, env, cwd)) or 0)
-    assert cli.main(["app", str(trained_demo), "--server.port", "8601", "--server.headless", "true"]) == 0
+    monkeypatch.setattr(app, "run_until_stopped", lambda command, env, cwd: calls.append((command, env, cwd)) or 0)
+    monkeypatch.delenv("HOMEPAGE_PASSWORD_HASH", raising=False)
+    assert parser.main(["app", str(trained_demo), "--server.port", "8601", "--server.headless", "true"]) == 0
     command, env, cwd = calls[-1]
     assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("dashboard/streamlit_app.py")
-    assert command[5:] == ["--server.port", "8601", "--server.headless", "true"]
+    # This machine only, unless the user names an address.
+    assert command[5:] == ["--server.port", "8601", "--server.headless", "true", "--server.address", "127.0.0.1"]
     assert env["HOMEPAGE_DATA"] == str(trained_demo.resolve())
     # Without DIR: the demo store, and "8601" is not taken for a directory.
-    monkeypatch.setattr(cli, "DEMO_DIR", trained_demo)
-    assert cli.main(["app", "--server.port", "8601"]) == 0
-    assert calls[-1][0][5:] == ["--server.port", "8601"] and calls[-1][1]["HOMEPAGE_DATA"] == str(trained_demo.resolve())
+    monkeypatch.setattr(app, "DEMO_DIR", trained_demo)
+    assert parser.main(["app", "--server.port", "8601"]) == 0
+    assert calls[-1][0][5:7] == ["--server.port", "8601"] and calls[-1][1]["HOMEPAGE_DATA"] == str(trained_demo.resolve())
+
+
+def test_homepage_app_refuses_to_share_without_a_login(trained_demo: Path, monkeypatch, capsys) -> None:
+    from engine.cli import app, parser
+    from engine.core.access import hash_password
+
+    calls = []
+    monkeypatch.setattr(app, "run_until_stopped", lambda command, env, cwd: calls.append(command) or 0)
+    monkeypatch.setattr(app, "SECRETS", trained_demo / "no-secrets.toml")
+    monkeypatch.delenv("HOMEPAGE_PASSWORD_HASH", raising=False)
+    assert parser.main(["app", str(trained_demo), "--server.address", "0.0.0.0"]) == 2
+    assert "refusing to listen on 0.0.0.0 without a login" in capsys.readouterr().err and not calls
+    monkeypatch.setenv("HOMEPAGE_PASSWORD_HASH", "not-a-hash")
+    assert parser.main(["app", str(trained_demo), "--server.address=0.0.0.0"]) == 2
+    assert "HOMEPAGE_PASSWORD_HASH is not a hash" in capsys.readouterr().err and not calls
+    monkeypatch.setenv("HOMEPAGE_PASSWORD_HASH", hash_password("s3cret", iterations=1000))
+    assert parser.main(["app", str(trained_demo), "--server.address", "0.0.0.0"]) == 0
+    assert calls[-1][-2:] == ["--server.address", "0.0.0.0"]
 
 
 def test_homepage_app_on_a_bad_directory_is_a_clear_error(tmp_path: Path, capsys) -> None:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from engine.core.constants import SEED
+from engine.cli.app import cmd_app, cmd_hash_password, split_app_args
 from engine.cli.common import add_split_args, baseline_names, ild_text_vectors, load_data
 from engine.core.errors import DataError, ModelError
 
@@ -76,43 +77,6 @@ def cmd_baselines(args) -> None:
         print(f"wrote {args.json}")
 
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-APP_SCRIPT = PROJECT_ROOT / "dashboard" / "streamlit_app.py"
-DEMO_DIR = PROJECT_ROOT / "data" / "demo"
-
-
-def _split_app_args(rest: list[str]) -> tuple[str | None, list[str]]:
-    """``[DIR] [streamlit args...]``: a first argument that is no option is the data directory."""
-    if rest and not rest[0].startswith("-"):
-        return rest[0], rest[1:]
-    return None, rest
-
-
-def cmd_app(args) -> int:
-    """Run the Streamlit dashboard on a data directory (the demo store, generated when missing)."""
-    import os
-    import subprocess
-
-    from engine.data.tables import _table_path
-
-    data_dir = Path(args.dir) if args.dir else DEMO_DIR
-    if args.dir is None and _table_path(data_dir, "items", required=False) is None:
-        from engine.data.demo_store import generate_demo
-
-        print(f"generating the demo store in {data_dir} ...", file=sys.stderr)
-        generate_demo(data_dir)
-    if not data_dir.is_dir():
-        raise DataError(f"{data_dir}: not a data directory")
-    load_data(argparse.Namespace(dir=data_dir))  # a clear error here rather than in the browser
-    env = {**os.environ, "HOMEPAGE_DATA": str(data_dir.resolve())}
-    command = [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT), *args.streamlit_args]
-    print(f"serving {data_dir} with {' '.join(command[2:])}", file=sys.stderr)
-    try:
-        return subprocess.call(command, env=env, cwd=PROJECT_ROOT)  # the project's .streamlit/config.toml applies
-    except KeyboardInterrupt:
-        return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="homepage", description="Homepage Studio: design an e-commerce homepage from a fine-tuned recommender.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -162,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("streamlit_args", nargs=argparse.REMAINDER, help="passed to streamlit run")
     p.set_defaults(func=cmd_app)
 
+    p = sub.add_parser("hash-password", help="print the hash of a password for HOMEPAGE_PASSWORD_HASH (the app's login)")
+    p.set_defaults(func=cmd_hash_password)
+
     _add_model_commands(sub)
     return parser
 
@@ -179,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["app"] and not set(argv[1:2]) & {"-h", "--help"}:
         # Streamlit's options (--server.port 8601) are not ours: split them off by hand, since
         # argparse would take "8601" for DIR when DIR is left out.
-        data_dir, rest = _split_app_args(argv[1:])
+        data_dir, rest = split_app_args(argv[1:])
         args = argparse.Namespace(command="app", dir=data_dir, streamlit_args=rest, func=cmd_app)
     else:
         args = build_parser().parse_args(argv)

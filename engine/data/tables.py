@@ -101,7 +101,7 @@ class Dataset:
 # Reading
 
 
-def _table_path(root: Path, table: str, required: bool) -> Path | None:
+def table_path(root: Path, table: str, required: bool) -> Path | None:
     for suffix in (".parquet", ".csv"):
         path = root / f"{table}{suffix}"
         if path.exists():
@@ -232,7 +232,7 @@ def check_image_path(value: str, item_id: str, path: Path) -> None:
 
 
 def _load_items(root: Path, encoding: str) -> pd.DataFrame:
-    path = _table_path(root, "items", required=True)
+    path = table_path(root, "items", required=True)
     items = read_table(path, encoding, "items")
     _require_columns(items, ITEM_REQUIRED, path)
     _require_values(items, ITEM_COL, path)
@@ -265,7 +265,7 @@ def _load_items(root: Path, encoding: str) -> pd.DataFrame:
 
 
 def _load_interactions(root: Path, item_index: dict[str, int], encoding: str, drop_unknown: bool) -> pd.DataFrame:
-    path = _table_path(root, "interactions", required=True)
+    path = table_path(root, "interactions", required=True)
     inter = read_table(path, encoding, "interactions")
     _require_columns(inter, INTERACTION_REQUIRED, path)
     for column in INTERACTION_REQUIRED:
@@ -329,7 +329,7 @@ def load_dataset(root: str | Path, *, drop_unknown: bool = False, encoding: str 
     inter["uidx"] = codes.astype(np.int64)
     user_ids = np.asarray(uniques, dtype=object)
     users = None
-    users_path = _table_path(root, "users", required=False)
+    users_path = table_path(root, "users", required=False)
     if users_path is not None:
         users = read_table(users_path, encoding, "users")
         _require_columns(users, (USER_COL,), users_path)

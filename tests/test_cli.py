@@ -105,3 +105,27 @@ def test_import_movielens_then_baselines(tmp_path: Path, capsys) -> None:
     ease = result["models"]["ease"]["ndcg@10"]
     assert 0.05 <= ease <= 0.10, ease
     assert result["models"]["popularity"]["ndcg@10"] < ease
+
+
+@pytest.mark.parametrize("where", ["a directory", "under a file"])
+def test_an_unwritable_json_path_fails_before_any_work(tiny_dir: Path, tmp_path: Path, capsys, where: str) -> None:
+    (tmp_path / "f").write_text("x")
+    target = tmp_path if where == "a directory" else tmp_path / "f" / "out.json"
+    assert main(["baselines", str(tiny_dir), "--protocol", "loo", "--json", str(target), "--no-ild"]) == 2
+    captured = capsys.readouterr()
+    assert "error:" in captured.err and "Traceback" not in captured.err
+    assert "| model |" not in captured.out  # nothing was evaluated
+    assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]  # nothing half-written left behind
+
+
+def test_a_bug_is_one_line_not_a_traceback(tiny_dir: Path, monkeypatch, capsys) -> None:
+    from engine.cli import parser
+
+    def broken(args):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(parser, "cmd_baselines", broken)
+    monkeypatch.delenv("HOMEPAGE_DEBUG", raising=False)
+    assert main(["baselines", str(tiny_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "unexpected KeyError" in err and "HOMEPAGE_DEBUG" in err and "Traceback" not in err

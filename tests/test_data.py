@@ -352,3 +352,17 @@ def test_line_numbers_survive_subsets(make_dir) -> None:
     with pytest.warns(UserWarning):
         msg = _error(make_dir(items=ITEMS, interactions=inter), drop_unknown=True)
     assert "at 4 " in msg
+
+
+@pytest.mark.parametrize("price, what", [("-3", "negative or infinite"), ("inf", "negative or infinite"), ("-inf", "negative or infinite")])
+def test_negative_and_infinite_prices_are_refused(make_dir, price: str, what: str) -> None:
+    items = f"item_id,title,price\nA,Alpha,1.5\nB,Beta,{price}\nC,Gamma,2\n"
+    msg = _error(make_dir(items=items, interactions=INTER))
+    assert "column price" in msg and what in msg and "3 (file lines)" in msg
+
+
+@pytest.mark.parametrize("marker", ["NaN", "nan", "None", "null"])
+def test_a_user_id_written_as_nan_is_an_empty_value(make_dir, marker: str) -> None:
+    inter = f"user_id,item_id,timestamp\nu1,A,2024-01-01\n{marker},B,2024-01-02\n"
+    msg = _error(make_dir(items=ITEMS, interactions=inter))
+    assert "column user_id is empty" in msg and "3 (file lines)" in msg

@@ -64,3 +64,28 @@ def test_merge_staged_keeps_files_the_stage_does_not_hold(tmp_path: Path) -> Non
     merge_staged(stage, out)
     assert (out / "items.csv").read_text() == "new" and (out / "models" / "m").read_text() == "keep"
     assert not stage.exists()
+
+
+def test_an_unreadable_cache_is_rebuilt_with_a_warning(tmp_path: Path) -> None:
+    from engine.core.files import read_cache
+
+    cache = tmp_path / "v.npy"
+    atomic_save_npy(cache, np.ones((4, 2)))
+    cache.write_bytes(cache.read_bytes()[:40])  # truncated
+    with pytest.warns(UserWarning, match=r"v\.npy: unusable cache"):
+        assert read_cache(cache, np.load) is None
+    assert not cache.exists()  # the next run rebuilds it instead of failing again
+    atomic_save_npy(cache, np.ones((4, 2)))
+    with pytest.warns(UserWarning, match="does not fit"):
+        assert read_cache(cache, np.load, lambda v: len(v) == 5) is None
+
+
+def test_output_paths_are_checked_before_any_work(tmp_path: Path) -> None:
+    from engine.core.files import check_output_file
+
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        check_output_file(tmp_path)
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+        check_output_file(tmp_path / "a_file" / "deeper" / "out.json")
+    assert check_output_file(tmp_path / "new" / "out.json") == tmp_path / "new" / "out.json"

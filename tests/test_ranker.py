@@ -277,6 +277,8 @@ CORRUPTIONS = {
     "config not an object": (lambda d: (d / "config.json").write_text("[1]"), r"config\.json: corrupted config"),
     "config of another size": (lambda d: _edit_json(d / "config.json", "dim", 16), r"model\.safetensors does not fit config\.json"),
     "garbage item index": (lambda d: (d / "item_index.parquet").write_text("x"), r"item_index\.parquet: corrupted item index"),
+    "NaN item vectors": (lambda d: np.save(d / "item_vectors.npy", np.full_like(np.load(d / "item_vectors.npy"), np.nan)),
+                         r"item_vectors\.npy: the item vectors hold NaN"),
 }
 
 
@@ -547,3 +549,24 @@ def test_cli_model_errors(saved: Path, tmp_path: Path, capsys) -> None:
     assert rc == 2 and "no trained model" in capsys.readouterr().err
     rc = main(["recommend", str(shop), "--model", str(tmp_path / "missing"), "--user", "U00"])
     assert rc == 2 and "no such model directory" in capsys.readouterr().err
+
+
+def test_item_text_is_cut_before_tokenising() -> None:
+    from engine.models.text_encoder import FIELD_CHARS, item_texts
+
+    items = pd.DataFrame({"item_id": ["a", "b"], "title": ["x" * 5_000_000, "short"], "category": ["c", "c"]})
+    texts = item_texts(items)
+    assert len(texts[0]) <= FIELD_CHARS + 10 and texts[1] == "short | c"
+
+
+def test_a_truncated_text_vector_cache_is_rebuilt(tmp_path: Path, monkeypatch) -> None:
+    from engine.models import text_encoder
+
+    items = pd.DataFrame({"item_id": ["a", "b"], "title": ["red shoe", "blue bag"]})
+    first = text_encoder.cached_item_vectors(tmp_path, items)
+    (cache,) = (tmp_path / ".cache").glob("text_vectors-*.npy")
+    cache.write_bytes(cache.read_bytes()[:60])
+    with pytest.warns(UserWarning, match="unusable cache"):
+        again = text_encoder.cached_item_vectors(tmp_path, items)
+    np.testing.assert_allclose(again, first, atol=1e-6)
+    np.testing.assert_allclose(text_encoder.cached_item_vectors(tmp_path, items), first, atol=1e-6)  # and it is whole again

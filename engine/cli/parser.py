@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from engine.core.constants import SEED
 from engine.cli.app import cmd_app, cmd_hash_password, split_app_args
 from engine.cli.common import add_split_args, baseline_names, ild_text_vectors, load_data
 from engine.core.errors import DataError, ModelError
+from engine.core.files import check_output_file
 
 
 def cmd_demo(args) -> None:
@@ -151,11 +153,32 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args = build_parser().parse_args(argv)
     try:
+        check_outputs(args)
         code = args.func(args)
-    except (DataError, ModelError, FileNotFoundError) as exc:
+    except (DataError, ModelError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: a short line, the traceback only on request
+        if os.environ.get("HOMEPAGE_DEBUG"):
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (set HOMEPAGE_DEBUG=1 to see where)", file=sys.stderr)
+        return 1
     return code if isinstance(code, int) else 0
+
+
+def check_outputs(args) -> None:
+    """Refuse, before any work, an output path that cannot be written (a directory, a path under a
+    file, a read-only folder)."""
+    for name in ("json", "csv"):
+        if getattr(args, name, None):
+            check_output_file(getattr(args, name))
+    if getattr(args, "command", None) == "train" and getattr(args, "out", None):
+        if Path(args.out).is_file():
+            raise NotADirectoryError(f"{args.out}: is a file; --out names a model directory")
+        check_output_file(Path(args.out) / "manifest.json")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -126,3 +127,44 @@ def merge_staged(stage: Path, out_dir: str | Path) -> Path:
         os.replace(source, target)
     shutil.rmtree(stage, ignore_errors=True)
     return out_dir
+
+
+def read_cache(path: str | Path, load: Callable[[Path], object], valid: Callable[[object], bool] = lambda _: True):
+    """A cached value, or None when there is none or it cannot be used.
+
+    A cache that fails to read (truncated, garbage) or fails ``valid`` (another shape) is removed
+    with a warning naming it, so the caller rebuilds it instead of failing on every later run.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        value = load(path)
+        if valid(value):
+            return value
+        reason = "it does not fit the data"
+    except Exception as exc:  # numpy and zipfile raise several types for damaged files
+        reason = f"{type(exc).__name__}: {exc}"
+    warnings.warn(f"{path}: unusable cache ({reason}); rebuilding it", stacklevel=2)
+    path.unlink(missing_ok=True)
+    return None
+
+
+def check_output_file(path: str | Path) -> Path:
+    """Check before any work that ``path`` can be written as a file: it is not a directory, no
+    folder above it is a file, and the nearest existing folder is writable.
+
+    Raises:
+        OSError: naming the path and what is wrong (the CLI reports it as a short error).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a directory; give a file name")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(f"{path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK):
+        raise PermissionError(f"{path}: {parent} is not writable")
+    return path

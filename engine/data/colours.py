@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.core.files import atomic_save_npz
+from engine.core.files import atomic_save_npz, read_cache
 from engine.data.tables import Dataset
 
 HUE_BINS = 12  # 30-degree hue sectors for coloured pixels
@@ -117,6 +117,11 @@ def _cache_key(data: Dataset) -> str:
     return h.hexdigest()[:16]
 
 
+def _load_features(path: Path) -> ColourFeatures:
+    with np.load(path, allow_pickle=False) as z:
+        return ColourFeatures(z["hist"], z["mean_rgb"], z["available"])
+
+
 def colour_features(data: Dataset, use_cache: bool = True) -> ColourFeatures | None:
     """Colour histograms of every item's local picture, cached under ``DIR/.cache``.
 
@@ -133,9 +138,8 @@ def colour_features(data: Dataset, use_cache: bool = True) -> ColourFeatures | N
     if "image" not in data.items.columns:
         return None
     cache = Path(data.root) / ".cache" / f"colours-{_cache_key(data)}.npz"
-    if use_cache and cache.exists():
-        with np.load(cache) as z:
-            feats = ColourFeatures(z["hist"], z["mean_rgb"], z["available"])
+    feats = read_cache(cache, _load_features, lambda f: len(f.hist) == data.n_items) if use_cache else None
+    if feats is not None:
         return feats if feats.available.any() else None
     n = data.n_items
     hist = np.zeros((n, N_BINS), dtype=np.float32)

@@ -187,10 +187,15 @@ def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) 
         raise DataError(f"{path}: the file has a header but no rows")
 
 
+MISSING_MARKERS = frozenset({"nan", "none", "null", "<na>", "nat", "n/a"})  # what spreadsheets and pandas write for "no value"
+
+
 def _require_values(frame: pd.DataFrame, column: str, path: Path) -> None:
-    empty = frame[column].isna().to_numpy()
+    """Every row has a value in ``column``; an id written as NaN, None or null counts as empty."""
+    values = frame[column]
+    empty = values.isna().to_numpy() | values.astype(str).str.strip().str.lower().isin(MISSING_MARKERS).to_numpy()
     if empty.any():
-        raise DataError(f"{path}: column {column} is empty in {int(empty.sum())} row(s), first at {_rows(frame, empty, path)}")
+        raise DataError(f"{path}: column {column} is empty (or NaN/None/null) in {int(empty.sum())} row(s), first at {_rows(frame, empty, path)}")
 
 
 def parse_timestamps(values: pd.Series, path: Path, column: str = TIME_COL) -> pd.Series:
@@ -247,6 +252,9 @@ def _load_items(root: Path, encoding: str) -> pd.DataFrame:
         bad = (price.isna() & items["price"].notna()).to_numpy()
         if bad.any():
             raise DataError(f"{path}: column price is not a number in {int(bad.sum())} row(s), first at {_rows(items, bad, path)}")
+        bad = (price.notna() & ~(np.isfinite(price.astype(float)) & (price >= 0))).to_numpy()
+        if bad.any():
+            raise DataError(f"{path}: column price is negative or infinite in {int(bad.sum())} row(s), first at {_rows(items, bad, path)}")
         items["price"] = price.astype(float)
     if "created_at" in items.columns:
         present = items["created_at"].notna()
@@ -333,6 +341,7 @@ def load_dataset(root: str | Path, *, drop_unknown: bool = False, encoding: str 
     if users_path is not None:
         users = read_table(users_path, encoding, "users")
         _require_columns(users, (USER_COL,), users_path)
+        _require_values(users, USER_COL, users_path)
         users[USER_COL] = users[USER_COL].astype(str)
     return Dataset(
         root=root,

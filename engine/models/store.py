@@ -166,6 +166,8 @@ class Pretrained:
             raise ModelError(f"{model_dir / 'item_index.parquet'}: the item index does not match the manifest or the data's catalogue")
         if vectors.shape != (n_items, config.dim):
             raise ModelError(f"{model_dir}: item_vectors.npy has shape {vectors.shape}, expected ({n_items}, {config.dim})")
+        if not np.isfinite(vectors).all():
+            raise ModelError(f"{model_dir / 'item_vectors.npy'}: the item vectors hold NaN or infinite values; {RETRAIN}")
         model.eval()
         model.manifest, model.saved_item_vectors = manifest, vectors
         return model

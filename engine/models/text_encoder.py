@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 
 from engine.core.constants import TITLE_COL
-from engine.core.files import atomic_save_npy
+from engine.core.files import atomic_save_npy, read_cache
 
 ENCODER_ENV = "HOMEPAGE_ENCODER"  # point this at any BERT-family model folder to use your own
 TEXT_FIELDS = ("title", "category", "brand", "color", "description")
+FIELD_CHARS = 1000  # characters of a field kept for the encoder; 64 tokens never need more
 DESCRIPTION_CHARS = 160  # only the start of a description: the first words carry most of it
 
 
@@ -45,17 +46,19 @@ def load_encoder(path: str | None = None):
 
 
 def item_texts(items: pd.DataFrame) -> list[str]:
-    """One text per item: title, category, brand, colour and the start of the description."""
+    """One text per item: title, category, brand, colour and the start of the description.
+
+    Every field is cut before it reaches the tokenizer (which reads at most 64 tokens, a few
+    hundred characters): a 50 MB title costs no more than a short one.
+    """
     parts = []
     for field in TEXT_FIELDS:
         if field not in items.columns:
             continue
-        col = items[field].fillna("").astype(str)
-        if field == "description":
-            col = col.str.slice(0, DESCRIPTION_CHARS)
+        col = items[field].fillna("").astype(str).str.slice(0, DESCRIPTION_CHARS if field == "description" else FIELD_CHARS)
         parts.append(col)
     if not parts:
-        return items[TITLE_COL].astype(str).tolist()
+        return items[TITLE_COL].astype(str).str.slice(0, FIELD_CHARS).tolist()
     joined = parts[0]
     for col in parts[1:]:
         joined = joined.str.cat(col, sep=" | ")
@@ -90,8 +93,9 @@ def cached_item_vectors(root: Path, items: pd.DataFrame, encoder_path: str | Non
     encoder_path = encoder_path or default_encoder_path()
     key = hashlib.sha256(("\n".join(texts) + "\x00" + str(Path(encoder_path).name)).encode()).hexdigest()[:16]
     cache = Path(root) / ".cache" / f"text_vectors-{key}.npy"
-    if cache.exists():
-        return np.load(cache)
+    cached = read_cache(cache, lambda path: np.load(path, allow_pickle=False), lambda v: v.ndim == 2 and len(v) == len(texts) and np.isfinite(v).all())
+    if cached is not None:
+        return cached
     tokenizer, model = load_encoder(encoder_path)
     vectors = encode_texts(texts, tokenizer, model)
     try:

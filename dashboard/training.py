@@ -16,8 +16,12 @@ MODES = {"top": "fine-tune the encoder's top layer", "frozen": "frozen encoder (
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 
 
+@st.fragment
 def train_panel(data_dir: str, prefix: str, expanded_note: str | None = None) -> None:
-    """A form that trains a model on the data set and selects it when done."""
+    """A form that trains a model on the data set and selects it when done.
+
+    A fragment: submitting the form runs the training here without redrawing the rest of the page first.
+    """
     if expanded_note:
         st.info(expanded_note)
     with st.form(f"{prefix}_train_form", border=True):
@@ -93,7 +97,7 @@ def import_upload(name: str, items, interactions, users=None) -> Path:
         DataError: a bad name, a missing file or the loader's message (naming the uploaded file,
             column and rows).
     """
-    from engine.core.files import merge_staged, new_stage
+    from engine.core.files import create_from_stage, new_stage
     from engine.data.tables import load_dataset
 
     name = (name or "").strip()
@@ -123,14 +127,21 @@ def import_upload(name: str, items, interactions, users=None) -> Path:
                 message = message.replace(staged, original)
             raise DataError(message.replace(str(stage), name)) from None
         del data
-        merge_staged(stage, target)
+        try:
+            create_from_stage(stage, target)
+        except FileExistsError:
+            raise DataError(f"a data set named {name!r} already exists in {root}; choose another name") from None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return target
 
 
+@st.fragment
 def upload_panel(prefix: str) -> None:
-    """A form to upload a catalogue and interactions; engine errors show as messages, never tracebacks."""
+    """A form to upload a catalogue and interactions; engine errors show as messages, never tracebacks.
+
+    A fragment: a rejected upload redraws only this panel, with the message.
+    """
     st.caption(
         "Catalogue: `item_id`, `title` and optional `category`, `brand`, `price`, `color`, `description`, `created_at`. "
         "Interactions: `user_id`, `item_id`, `timestamp` and optional `event`, `weight`. CSV (UTF-8) or Parquet."

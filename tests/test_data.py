@@ -366,3 +366,20 @@ def test_a_user_id_written_as_nan_is_an_empty_value(make_dir, marker: str) -> No
     inter = f"user_id,item_id,timestamp\nu1,A,2024-01-01\n{marker},B,2024-01-02\n"
     msg = _error(make_dir(items=ITEMS, interactions=inter))
     assert "column user_id is empty" in msg and "3 (file lines)" in msg
+
+
+def test_a_new_data_set_replaces_the_tables_whole_and_keeps_models(tmp_path: Path) -> None:
+    items = pd.DataFrame({"item_id": ["A", "B"], "title": ["a", "b"]})
+    inter = pd.DataFrame({"user_id": ["u", "u"], "item_id": ["A", "B"], "timestamp": ["2024-01-01", "2024-01-02"]})
+    users = pd.DataFrame({"user_id": ["u"], "age": ["30"]})
+    out = write_dataset(tmp_path / "shop", items, inter, users)
+    (out / "models" / "m1").mkdir(parents=True)
+    (out / "models" / "m1" / "manifest.json").write_text("{}")
+    write_dataset(out, items.assign(title=["a2", "b2"]), inter, fmt="parquet")
+    assert sorted(p.name for p in out.iterdir()) == ["interactions.parquet", "items.parquet", "models"]
+    assert (out / "models" / "m1" / "manifest.json").read_text() == "{}"
+    assert load_dataset(out).items["title"].tolist() == ["a2", "b2"]
+    with pytest.raises(DataError, match="shop"):
+        write_dataset(out, items, inter.assign(item_id=["A", "Z"]))  # does not load: nothing changes
+    assert load_dataset(out).items["title"].tolist() == ["a2", "b2"]
+    assert [p.name for p in tmp_path.iterdir()] == ["shop"]

@@ -7,7 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.core.files import atomic_save_npy, atomic_write, atomic_write_text, merge_staged, new_stage, staged_directory
+from engine.core.files import (
+    atomic_save_npy,
+    atomic_write,
+    atomic_write_text,
+    carry_over,
+    create_from_stage,
+    new_stage,
+    staged_directory,
+)
 
 
 def test_atomic_write_replaces_and_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -54,16 +62,49 @@ def test_staged_directory_swaps_whole_or_not_at_all(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
 
 
-def test_merge_staged_keeps_files_the_stage_does_not_hold(tmp_path: Path) -> None:
+def test_carry_over_links_what_the_stage_does_not_hold(tmp_path: Path) -> None:
     out = tmp_path / "data"
-    (out / "models").mkdir(parents=True)
-    (out / "models" / "m").write_text("keep")
+    (out / "models" / "m").mkdir(parents=True)
+    (out / "models" / "m" / "w").write_text("weights")
     (out / "items.csv").write_text("old")
     stage = new_stage(out)
-    (stage / "items.csv").write_text("new")
-    merge_staged(stage, out)
-    assert (out / "items.csv").read_text() == "new" and (out / "models" / "m").read_text() == "keep"
-    assert not stage.exists()
+    (stage / "items.parquet").write_text("new")
+    carry_over(out, stage, skip=lambda name: name.startswith("items."))
+    assert sorted(p.name for p in stage.iterdir()) == ["items.parquet", "models"]
+    assert (stage / "models" / "m" / "w").read_text() == "weights" and (out / "items.csv").read_text() == "old"
+
+
+def test_of_two_writers_racing_for_one_name_exactly_one_wins(tmp_path: Path) -> None:
+    target = tmp_path / "upload"
+    a, b = new_stage(target), new_stage(target)
+    (a / "items.csv").write_text("A")
+    (b / "items.csv").write_text("B")
+    create_from_stage(a, target)
+    with pytest.raises(FileExistsError):
+        create_from_stage(b, target)
+    assert (target / "items.csv").read_text() == "A" and [p.name for p in target.iterdir()] == ["items.csv"]
+
+
+def test_a_failed_swap_puts_the_old_directory_back(tmp_path: Path, monkeypatch) -> None:
+    import engine.core.files as files
+
+    out = tmp_path / "data"
+    with staged_directory(out) as stage:
+        (stage / "a").write_text("old")
+    real, calls = files.os.replace, []
+
+    def second_fails(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError("killed between the two renames")
+        return real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", second_fails)
+    with pytest.raises(OSError):
+        with staged_directory(out) as stage:
+            (stage / "a").write_text("new")
+    monkeypatch.setattr(files.os, "replace", real)
+    assert (out / "a").read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["data"]
 
 
 def test_an_unreadable_cache_is_rebuilt_with_a_warning(tmp_path: Path) -> None:

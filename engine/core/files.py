@@ -113,22 +113,6 @@ def atomic_save_npz(path: str | Path, **arrays) -> Path:
     return atomic_write(path, write)
 
 
-def merge_staged(stage: Path, out_dir: str | Path) -> Path:
-    """Move every file of a finished staging directory into ``out_dir``, one atomic rename each,
-    then remove the stage. Files of ``out_dir`` that the stage does not hold (a ``models/``
-    folder beside a data set's tables, say) are kept."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for source in sorted(stage.rglob("*")):
-        if source.is_dir():
-            continue
-        target = out_dir / source.relative_to(stage)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, target)
-    shutil.rmtree(stage, ignore_errors=True)
-    return out_dir
-
-
 def read_cache(path: str | Path, load: Callable[[Path], object], valid: Callable[[object], bool] = lambda _: True):
     """A cached value, or None when there is none or it cannot be used.
 
@@ -168,3 +152,40 @@ def check_output_file(path: str | Path) -> Path:
     if not os.access(parent, os.W_OK):
         raise PermissionError(f"{path}: {parent} is not writable")
     return path
+
+
+def carry_over(old_dir: str | Path, stage: Path, skip: Callable[[str], bool] = lambda _: False) -> None:
+    """Bring the entries of ``old_dir`` that the stage does not hold (and ``skip`` does not name)
+    into the stage, as hard links where the filesystem allows (a model directory costs nothing),
+    so that swapping the stage in keeps them. ``old_dir`` itself is not changed."""
+    old_dir = Path(old_dir)
+    if not old_dir.is_dir():
+        return
+    for entry in old_dir.iterdir():
+        target = stage / entry.name
+        if target.exists() or skip(entry.name) or entry.name.startswith(f".{old_dir.name}."):
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, target, copy_function=_link_or_copy, symlinks=True)
+        else:
+            _link_or_copy(entry, target)
+
+
+def _link_or_copy(source, target) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def create_from_stage(stage: Path, target: str | Path) -> Path:
+    """Rename a finished stage to ``target``, which must not exist yet: of two writers racing for
+    one name, exactly one wins and the other gets FileExistsError (nothing of it is mixed in)."""
+    target = Path(target)
+    if target.exists():
+        raise FileExistsError(f"{target}: already exists")
+    try:
+        os.rename(stage, target)  # fails on an existing non-empty directory: the race's loser
+    except OSError as exc:
+        raise FileExistsError(f"{target}: already exists") from exc
+    return target

@@ -25,7 +25,7 @@ from engine.core.constants import (
     WEIGHT_COL,
 )
 from engine.core.errors import DataError
-from engine.core.files import merge_staged, new_stage
+from engine.core.files import carry_over, new_stage, swap_in
 
 TABLES = ("items", "interactions", "users")
 _SHOW_ROWS = 5  # how many offending rows an error message lists
@@ -383,9 +383,10 @@ def write_dataset(
     """Write a data directory in the project format, all or nothing: the one writer of data sets.
 
     Everything is written to a staging directory beside ``out_dir`` and, with ``validate``, loaded
-    back with :func:`load_dataset`; only then are its files moved in, so a failure (or data that
-    would not load) leaves ``out_dir`` as it was. Tables of ``out_dir`` that the new data set does
-    not have (in either format) are removed; other files (``models/``, ``images/``) are kept.
+    back with :func:`load_dataset`; the old directory's other entries (``models/``, ``images/``,
+    ``.cache/``) are linked in, and the stage replaces ``out_dir`` with one rename, the old one
+    removed only then. A failure at any point (or data that would not load) leaves ``out_dir`` as
+    it was; no reader ever sees old and new tables mixed.
 
     Args:
         out_dir: the data directory to write.
@@ -429,13 +430,11 @@ def write_dataset(
                 load_dataset(stage)
             except DataError as exc:  # name the real destination, not the staging folder
                 raise DataError(str(exc).replace(str(stage), str(out_dir))) from None
-        # A table left from an earlier data set (either format) must not shadow or outlive the new one.
-        for name in TABLES:
-            for suffix in ("csv", "parquet"):
-                old = out_dir / f"{name}.{suffix}"
-                if old.exists() and not (stage / old.name).exists():
-                    old.unlink()
-        merge_staged(stage, out_dir)
+        # The rest of the old directory (models/, images/, .cache/) comes along; its tables do not,
+        # so a table of an earlier data set (either format) cannot shadow or outlive the new one.
+        table_files = {f"{name}.{suffix}" for name in TABLES for suffix in ("csv", "parquet")}
+        carry_over(out_dir, stage, skip=lambda name: name in table_files)
+        swap_in(stage, out_dir)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

@@ -23,6 +23,9 @@ SIMILARITY_SPACES = ("model", "text")
 THEMES = ("top_picks", "because", "new", "hidden_gems")
 DEFAULT_ROWS = (("top_picks", 10), ("because", 10), ("new", 10), ("hidden_gems", 10))
 RULE_FIELDS = ("item", "category", "brand")
+MAX_RULE_WEIGHT = 100.0  # boost/bury weights, in units of the page's relevance range
+MAX_PAGE_ROWS, MAX_ROW_SLOTS = 50, 100  # bounds of a page (and of where a pin may point)
+MAX_RULES = 1000  # entries of each rule list
 WHY_HISTORY_MIN_USERS = 3  # a history item explains a card only if this many members interacted with it
 WHY_HISTORY_POOL = 200  # the members' most shared history items searched for the "like" reason
 _DPP_EPS = 1e-10  # smallest residual variance in the DPP's log det gain
@@ -111,11 +114,13 @@ def rules_from_dict(obj: dict, source: str = "rules") -> Rules:
         values = exclude.get(key, []) or []
         if not isinstance(values, list):
             raise ValueError(f"{source}: exclude.{key} must be a list")
+        if len(values) > MAX_RULES or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in values):
+            raise ValueError(f"{source}: exclude.{key} must be a list of at most {MAX_RULES} ids or names")
         target.extend(str(v) for v in values)
     for key, sign in (("boost", 1.0), ("bury", -1.0)):
         entries = obj.get(key, []) or []
-        if not isinstance(entries, list):
-            raise ValueError(f"{source}: {key} must be a list")
+        if not isinstance(entries, list) or len(entries) > MAX_RULES:
+            raise ValueError(f"{source}: {key} must be a list of at most {MAX_RULES} entries")
         for n, entry in enumerate(entries):
             fields = [f for f in RULE_FIELDS if isinstance(entry, dict) and f in entry]
             if len(fields) != 1:
@@ -124,19 +129,26 @@ def rules_from_dict(obj: dict, source: str = "rules") -> Rules:
                 weight = float(entry.get("weight", 1.0))
             except (TypeError, ValueError):
                 raise ValueError(f"{source}: {key}[{n}].weight is not a number: {entry.get('weight')!r}") from None
-            if not np.isfinite(weight) or weight < 0:
-                raise ValueError(f"{source}: {key}[{n}].weight must be a non-negative number, got {weight}")
-            rules.adjust.append(Adjust(fields[0], str(entry[fields[0]]), sign * weight))
+            if not np.isfinite(weight) or not 0 <= weight <= MAX_RULE_WEIGHT:
+                raise ValueError(f"{source}: {key}[{n}].weight must be a number from 0 to {MAX_RULE_WEIGHT:g}, got {weight}")
+            value = entry[fields[0]]
+            if not isinstance(value, (str, int)) or isinstance(value, bool):
+                raise ValueError(f"{source}: {key}[{n}].{fields[0]} must be an id or a name, got {value!r}")
+            rules.adjust.append(Adjust(fields[0], str(value), sign * weight))
     pins = obj.get("pin", []) or []
-    if not isinstance(pins, list):
-        raise ValueError(f"{source}: pin must be a list")
+    if not isinstance(pins, list) or len(pins) > MAX_RULES:
+        raise ValueError(f"{source}: pin must be a list of at most {MAX_RULES} entries")
     for n, entry in enumerate(pins):
         try:
+            if not all(isinstance(entry[k], int) and not isinstance(entry[k], bool) for k in ("row", "slot")):
+                raise TypeError("row and slot must be whole numbers")
+            if not isinstance(entry["item"], (str, int)) or isinstance(entry["item"], bool):
+                raise TypeError("item must be an id")
             item, row, slot = str(entry["item"]), int(entry["row"]), int(entry["slot"])
         except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{source}: pin[{n}] needs item, row and slot (row and slot count from 1): {entry!r}") from None
-        if row < 1 or slot < 1:
-            raise ValueError(f"{source}: pin[{n}]: row and slot count from 1, got row {row}, slot {slot}")
+            raise ValueError(f"{source}: pin[{n}] needs item, row and slot (whole numbers counting from 1): {entry!r}"[:300]) from None
+        if not (1 <= row <= MAX_PAGE_ROWS and 1 <= slot <= MAX_ROW_SLOTS):
+            raise ValueError(f"{source}: pin[{n}]: rows and slots count from 1 (row up to {MAX_PAGE_ROWS}, slot up to {MAX_ROW_SLOTS}), got row {row}, slot {slot}")
         rules.pins.append(Pin(item, row - 1, slot - 1))
     seen_items, seen_slots = set(), set()
     for p in rules.pins:
@@ -206,6 +218,23 @@ def adjustment(studio: Studio, rules: Rules) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # Settings
 
+MAX_CANDIDATES = 5000  # items a page re-ranks
+
+
+def _number(value, what: str) -> float:
+    """A finite real number (a bool or a string is not one), else a ValueError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{what} must be a number, got {value!r}"[:300])
+    return float(value)
+
+
+def _whole(value, what: str) -> int:
+    """A whole number (an integral float such as 10.0 counts), else a ValueError naming ``what``."""
+    number = _number(value, what)
+    if not np.isfinite(number) or number != int(number):
+        raise ValueError(f"{what} must be a whole number, got {value!r}"[:300])
+    return int(number)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -238,27 +267,32 @@ class Settings:
 
     def __post_init__(self):
         for name in ("diversity", "long_tail", "visual"):
-            value = float(getattr(self, name))
+            value = _number(getattr(self, name), f"settings: {name}")
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"settings: {name} must be in [0, 1], got {value}")
             object.__setattr__(self, name, value)  # normalised once, here
         if self.similarity not in SIMILARITY_SPACES:
-            raise ValueError(f"settings: similarity must be one of {SIMILARITY_SPACES}, got {self.similarity!r}")
+            raise ValueError(f"settings: similarity must be one of {SIMILARITY_SPACES}, got {self.similarity!r}"[:300])
         if self.method not in DIVERSITY_METHODS:
-            raise ValueError(f"settings: method must be one of {DIVERSITY_METHODS}, got {self.method!r}")
-        if int(self.candidates) < 1:
-            raise ValueError(f"settings: candidates must be at least 1, got {self.candidates}")
-        object.__setattr__(self, "candidates", int(self.candidates))
+            raise ValueError(f"settings: method must be one of {DIVERSITY_METHODS}, got {self.method!r}"[:300])
+        candidates = _whole(self.candidates, "settings: candidates")
+        if not 1 <= candidates <= MAX_CANDIDATES:
+            raise ValueError(f"settings: candidates must be 1 to {MAX_CANDIDATES}, got {candidates}")
+        object.__setattr__(self, "candidates", candidates)
+        if not isinstance(self.rows, (list, tuple)) or not 1 <= len(self.rows) <= MAX_PAGE_ROWS:
+            raise ValueError(f"settings: rows must be a list of 1 to {MAX_PAGE_ROWS} rows")
         rows = []
         for row in self.rows:
-            theme, slots = (row["theme"], row["slots"]) if isinstance(row, dict) else row
-            if theme not in THEMES:
-                raise ValueError(f"settings: row theme must be one of {THEMES}, got {theme!r}")
-            if int(slots) < 1:
-                raise ValueError(f"settings: a row needs at least one slot, got {slots}")
-            rows.append((str(theme), int(slots)))
-        if not rows:
-            raise ValueError("settings: a page needs at least one row")
+            try:
+                theme, slots = (row["theme"], row["slots"]) if isinstance(row, dict) else row
+            except (KeyError, TypeError, ValueError):
+                raise ValueError(f"settings: a row is a theme and a number of slots, got {row!r}"[:300]) from None
+            if not isinstance(theme, str) or theme not in THEMES:
+                raise ValueError(f"settings: row theme must be one of {THEMES}, got {theme!r}"[:300])
+            slots = _whole(slots, "settings: row slots")
+            if not 1 <= slots <= MAX_ROW_SLOTS:
+                raise ValueError(f"settings: a row has 1 to {MAX_ROW_SLOTS} slots, got {slots}")
+            rows.append((theme, slots))
         object.__setattr__(self, "rows", rows)
 
     def to_dict(self) -> dict:

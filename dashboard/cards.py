@@ -46,10 +46,11 @@ STYLE = """
 .hp-brand{font-size:.7rem;color:#6b7280;text-transform:uppercase;letter-spacing:.05em;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .hp-title{font-size:.85rem;font-weight:600;line-height:1.2;height:2.4em;overflow:hidden;margin:2px 0 4px 0;color:#111827}
 .hp-price{font-size:.95rem;font-weight:700;color:#111827}
+.hp-price.level{font-size:.74rem;font-weight:600;color:#4b5563;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;cursor:help}
 .hp-body details{margin-top:4px;font-size:.72rem;color:#4b5563}
 .hp-body summary{cursor:pointer;color:#2563eb}
 .hp-compact .hp-card{flex-basis:132px;width:132px}.hp-compact .hp-img{width:132px;height:146px}
-.hp-compact .hp-title{font-size:.78rem}.hp-compact .hp-price{font-size:.85rem}.hp-compact .hp-strip{gap:10px}
+.hp-compact .hp-title{font-size:.78rem}.hp-compact .hp-price{font-size:.85rem}.hp-compact .hp-price.level{font-size:.68rem}.hp-compact .hp-strip{gap:10px}
 .hp-change.out{background:#f3f4f6;color:#6b7280}
 .hp-empty{padding:18px;border:1px dashed #cbd5e1;border-radius:10px;color:#64748b;font-size:.9rem}
 </style>
@@ -66,6 +67,8 @@ class CardView:
     brand: str = ""
     category: str = ""
     price: float | None = None
+    price_text: str = ""  # the catalogue's own rendering (``engine.page.prices``); else ``format_price(price)``
+    price_note: str = ""  # tooltip of the price, e.g. what a relative price level means
     badges: list[str] = field(default_factory=list)
     why: list[str] = field(default_factory=list)
     change: str | None = None  # compare pages: "up 3", "down 5", "new", "same", "out"
@@ -112,6 +115,13 @@ def _change_html(change: str | None) -> str:
     return f'<span class="hp-change {cls}" title="rank change against A">{esc(label)}</span>'
 
 
+def _price_html(card: CardView) -> str:
+    text = card.price_text or format_price(card.price)
+    if not card.price_note:
+        return f'<div class="hp-price">{esc(text)}</div>'
+    return f'<div class="hp-price level" title="{esc(card.price_note)}">{esc(text)}</div>'
+
+
 def card_html(card: CardView) -> str:
     """One product card: photo (or placeholder), badges, brand, title, price and why it is there."""
     badges = "".join(f'<span class="hp-badge {esc(b)}">{esc(BADGE_LABELS.get(b, b))}</span>' for b in card.badges)
@@ -126,7 +136,7 @@ def card_html(card: CardView) -> str:
         f'<img src="{_safe_src(card.image_src)}" alt="{esc(card.title)}">{hover}</div>'
         f'<div class="hp-body"><div class="hp-brand">{esc(brand)}</div>'
         f'<div class="hp-title">{esc(card.title)}</div>'
-        f'<div class="hp-price">{esc(format_price(card.price))}</div>{details}</div></div>'
+        f'{_price_html(card)}{details}</div></div>'
     )
 
 

@@ -4,19 +4,44 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 PALETTE = ("#2563eb", "#d97706", "#059669", "#7c3aed", "#dc2626", "#0891b2", "#db2777", "#65a30d", "#4b5563", "#9333ea", "#ea580c", "#0d9488")
 HIGHLIGHT = "#e11d48"
 
+# One colour per model and page kind, the same on every chart: the fine-tuned model (and the
+# segment page it builds) in the highlight colour, which no other series uses.
+SERIES_COLOURS = {
+    "fine-tuned transformer": HIGHLIGHT,
+    "zero-shot encoder": "#d97706",
+    "EASE": "#2563eb",
+    "item kNN": "#0d9488",
+    "transition": "#7c3aed",
+    "popularity": "#64748b",
+    "recent popularity": "#a3a3a3",
+    "segment page": HIGHLIGHT,
+    "personalised top-k": "#2563eb",
+    "global popular page": "#64748b",
+}
+_SPARE = tuple(c for c in PALETTE if c not in SERIES_COLOURS.values() and c != "#dc2626")  # no second red
+
+
+def series_colour(name: str, n: int = 0) -> str:
+    """The stable colour of a model or page kind; other names take spare palette colours by position ``n``."""
+    return SERIES_COLOURS.get(str(name)) or _SPARE[n % len(_SPARE)]
+
 
 def _style(fig: go.Figure, height: int = 360, title: str | None = None) -> go.Figure:
+    """House style. The legend sits under the plot, so it never covers the title, whatever its number of rows."""
     fig.update_layout(
-        height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), title=title,
-        plot_bgcolor="white", paper_bgcolor="white", legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+        height=height, margin=dict(l=10, r=10, t=48 if title else 10, b=10),
+        title=dict(text=title, x=0, xanchor="left", y=1, yref="container", yanchor="top", pad=dict(t=12, l=4)) if title else None,
+        plot_bgcolor="white", paper_bgcolor="white",
+        legend=dict(orientation="h", x=0, xanchor="left", y=0, yref="container", yanchor="bottom", font=dict(size=12)),
         font=dict(family="Source Sans Pro, Helvetica Neue, Arial, sans-serif", size=13),
     )
-    fig.update_xaxes(showgrid=False, linecolor="#d1d5db")
-    fig.update_yaxes(gridcolor="#eef0f3", zeroline=False)
+    fig.update_xaxes(showgrid=False, linecolor="#d1d5db", automargin=True)
+    fig.update_yaxes(gridcolor="#eef0f3", zeroline=False, automargin=True)
     return fig
 
 
@@ -26,7 +51,8 @@ def metric_bars(frame: pd.DataFrame, x: str, y: str, color: str, low: str | None
 
     Args:
         frame: one row per (x, color) with the value and optional interval bounds.
-        highlight: a value of ``color`` drawn in the highlight colour (the fine-tuned model).
+        highlight: a value of ``color`` drawn in the highlight colour when it has no colour of its own
+            in :data:`SERIES_COLOURS` (the fine-tuned model has).
     """
     fig = go.Figure()
     groups = list(dict.fromkeys(frame[color]))
@@ -37,7 +63,7 @@ def metric_bars(frame: pd.DataFrame, x: str, y: str, color: str, low: str | None
             error = dict(type="data", symmetric=False, array=(part[high] - part[y]).clip(lower=0),
                          arrayminus=(part[y] - part[low]).clip(lower=0), thickness=1.2, width=3)
         fig.add_bar(x=part[x], y=part[y], name=str(name), error_y=error,
-                    marker_color=HIGHLIGHT if name == highlight else PALETTE[n % len(PALETTE)],
+                    marker_color=HIGHLIGHT if name == highlight and name not in SERIES_COLOURS else series_colour(name, n),
                     hovertemplate=f"{name}<br>%{{x}}: %{{y:.4f}}<extra></extra>")
     fig.update_layout(barmode="group", bargap=0.25)
     return _style(fig, height, title)
@@ -48,8 +74,10 @@ def training_curve(frame: pd.DataFrame, x: str, loss: str, score: str, title: st
     fig = go.Figure()
     fig.add_scatter(x=frame[x], y=frame[loss], name=loss, mode="lines+markers", line=dict(color=PALETTE[0]))
     fig.add_scatter(x=frame[x], y=frame[score], name=score, mode="lines+markers", line=dict(color=HIGHLIGHT), yaxis="y2")
-    fig.update_layout(yaxis=dict(title=loss), yaxis2=dict(title=score, overlaying="y", side="right", showgrid=False), xaxis=dict(title=x))
-    return _style(fig, 300, title)
+    epochs = int(frame[x].max()) if len(frame) else 1
+    fig.update_layout(yaxis=dict(title=loss), yaxis2=dict(title=score, overlaying="y", side="right", showgrid=False),
+                      xaxis=dict(title=x, dtick=max(1, round(epochs / 10))))  # whole epochs only
+    return _style(fig, 320, title)
 
 
 def frontier(frame: pd.DataFrame, x: str, y: str, label: str, marks: pd.DataFrame | None = None, mark_label: str = "name",
@@ -89,8 +117,8 @@ def segment_map(frame: pd.DataFrame, x: str, y: str, color: str, hover: str | No
                           hovertemplate="%{text}<extra></extra>" if hover else None)
     fig.update_xaxes(showticklabels=False, title=None)
     fig.update_yaxes(showticklabels=False, title=None, gridcolor="white")
-    fig = _style(fig, 480, title)
-    fig.update_layout(legend=dict(orientation="v", x=1.01, y=1, yanchor="top", font=dict(size=11)), margin=dict(t=40 if title else 10, r=10))
+    fig = _style(fig, 520, title)
+    fig.update_layout(legend=dict(font=dict(size=11), itemsizing="constant"))
     return fig
 
 
@@ -102,3 +130,38 @@ def size_bars(frame: pd.DataFrame, label: str, value: str, highlight: str | None
                            hovertemplate="%{y}: %{x:,}<extra></extra>"))
     fig.update_yaxes(automargin=True)
     return _style(fig, max(220, 28 * len(part) + 60), title)
+
+
+def metric_facets(frame: pd.DataFrame, metric: str, value: str, series: str, columns: int = 3, title: str | None = None,
+                  height: int | None = None) -> go.Figure:
+    """Bars of each series, one small chart per metric, each with its own y axis.
+
+    Metrics of different scales (NDCG near 0.05, diversity near 0.8) stay readable side by side;
+    the series keep their :data:`SERIES_COLOURS` and one shared legend.
+
+    Args:
+        frame: one row per (metric, series) with the value.
+        metric: column naming the metric (a facet each, in order of appearance).
+        series: column naming the page or model (a bar in every facet).
+        columns: facets per row.
+    """
+    metrics = list(dict.fromkeys(frame[metric]))
+    names = list(dict.fromkeys(frame[series]))
+    rows = max(1, -(-len(metrics) // columns))
+    cols = max(1, min(columns, len(metrics)))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[str(m) for m in metrics], horizontal_spacing=0.09,
+                        vertical_spacing=0.16 if rows > 1 else 0.0)
+    for i, name in enumerate(names):
+        part = frame[frame[series] == name]
+        for j, m in enumerate(metrics):
+            cell = part[part[metric] == m]
+            fig.add_bar(x=[str(name)] * len(cell), y=cell[value], name=str(name), legendgroup=str(name), showlegend=j == 0,
+                        marker_color=series_colour(name, i), hovertemplate=f"{name}<br>{m}: %{{y:.4f}}<extra></extra>",
+                        row=j // cols + 1, col=j % cols + 1)
+    fig.update_layout(barmode="group", bargap=0.3)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(rangemode="tozero", nticks=4, tickformat=".3~g")
+    fig.update_annotations(font=dict(size=13))
+    _style(fig, height or 190 * rows + 100, title)
+    fig.update_layout(margin=dict(t=(48 if title else 0) + 30))  # room for the facet titles above the first row
+    return fig

@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import resources as R
 from dashboard import state as S
+from dashboard.loading import FirstLoad
 from engine.core.errors import DataError, ModelError
 
 PENDING = "_pending_select"  # {widget key: value} to apply before the widgets of the next run exist
@@ -76,8 +77,10 @@ def sidebar() -> S.Context:
             st.button("Open", key="side_open", on_click=_open_directory)
             if st.session_state.get("_open_error"):
                 st.error(st.session_state["_open_error"])
+        loading = FirstLoad(main_note, f"Preparing {ctx.data_name}")
         try:
-            data = R.dataset(ctx.data_dir)
+            with loading.step("Reading the data set", slow=not R.dataset_loaded(ctx.data_dir)):
+                data = R.dataset(ctx.data_dir)
         except DataError as exc:
             ctx.data_error = str(exc)
             st.error("This data set does not load; see the page.")
@@ -100,17 +103,14 @@ def sidebar() -> S.Context:
         if ctx.model and not ctx.model_error:
             from dashboard.segment_picker import clustering, segment_picker
 
-            if R.segmentation_built(ctx.data_dir, ctx.model, *clustering()):
+            if R.catalogue_built(ctx.data_dir, ctx.model, *clustering()):
                 segment_picker(ctx)
-            else:  # the first load of a model: say so in the main area, not only in the sidebar's spinner
-                with main_note:
-                    st.info(
-                        f"Preparing **{ctx.data_name}** with model **{ctx.model}** for the first time: the model's user vectors, "
-                        "the items' text vectors and picture colours (cached on disk for next time), and the segments. "
-                        "On a large catalogue this takes a few minutes; later page loads are instant.",
-                        icon=":material/hourglass_top:",
-                    )
-                segment_picker(ctx)
-                main_note.empty()
+            else:  # the first load of a model: its steps show in the main area, not only in the sidebar's spinner
+                loading.title = f"Preparing {ctx.data_name} with model {ctx.model}"
+                with loading.step("Loading the model; computing user vectors, item text vectors and picture colours"):
+                    R.studio(ctx.data_dir, ctx.model)
+                with loading.step("Finding segments in the user vectors"):
+                    segment_picker(ctx)
+        loading.finish()
     S.set_context(ctx)
     return ctx

@@ -57,7 +57,13 @@ CARD_FIELDS = ("item_id", "title", "brand", "category", "price")
 
 
 def card_fields(items: pd.DataFrame) -> dict[str, list]:
-    """The catalogue columns a card shows, as plain lists (row lookups in lists cost far less than ``iloc``)."""
+    """The catalogue columns a card shows, as plain lists (row lookups in lists cost far less than ``iloc``).
+
+    Prices also come as ``price_text`` and ``price_note``: currency amounts as they are, scaled
+    prices (H&M) as a level within the catalogue (``engine.page.prices``).
+    """
+    from engine.page.prices import price_labels
+
     out: dict[str, list] = {}
     for column in CARD_FIELDS:
         if column not in items.columns:
@@ -66,6 +72,10 @@ def card_fields(items: pd.DataFrame) -> dict[str, list]:
             out[column] = [_number(v) for v in items[column].tolist()]
         else:
             out[column] = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in items[column].tolist()]
+    if "price" in items.columns:
+        out["price_text"], out["price_note"] = price_labels(items["price"])
+    else:
+        out["price_text"] = out["price_note"] = [""] * len(items)
     return out
 
 
@@ -75,6 +85,7 @@ def item_card(fields: dict[str, list], index: int, image_src: str | None, badges
     return CardView(
         item_id=fields["item_id"][i] or "", title=fields["title"][i] or "", image_src=image_src or PLACEHOLDER_SRC,
         brand=fields["brand"][i] or "", category=fields["category"][i] or "", price=fields["price"][i],
+        price_text=fields["price_text"][i], price_note=fields["price_note"][i],
         badges=list(badges), why=[str(w) for w in why], change=change,
     )
 

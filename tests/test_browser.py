@@ -93,3 +93,36 @@ def test_five_sessions_keep_their_own_settings(server: str, browser) -> None:
     finally:
         for c in contexts:
             c.close()
+
+
+def test_compare_axis_picker_redraws_only_the_frontier(server: str, browser) -> None:
+    received: list[int] = []
+    page = browser.new_page(viewport={"width": 1440, "height": 1600})
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: received.append(len(payload))))
+    page.goto(f"{server}/compare")
+    page.wait_for_function("() => document.querySelectorAll('.hp-page').length == 2", timeout=180_000)
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=60_000)
+    page.wait_for_timeout(1500)
+    pages_size = page.evaluate("() => Array.from(document.querySelectorAll('.hp-page')).reduce((n, p) => n + p.outerHTML.length, 0)")
+    received.clear()
+    page.locator(".st-key-cmp_x").click()
+    page.get_by_role("option", name="Novelty@10").click()
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot .xtitle')?.textContent === 'Novelty@10'", timeout=60_000)
+    page.wait_for_timeout(1500)
+    # A fragment rerun sends the frontier panel only; a full rerun would send both storefronts again.
+    assert 0 < sum(received) < pages_size / 2, (sum(received), pages_size)
+    assert "x=novelty%4010" in page.url or "x=novelty@10" in page.url
+    assert not errors_on(page), errors_on(page)
+    page.close()
+
+
+def test_segments_and_model_pages_render_without_errors(server: str, browser) -> None:
+    page = browser.new_page(viewport={"width": 1440, "height": 1400})
+    page.goto(f"{server}/segments")
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=180_000)
+    assert not errors_on(page), errors_on(page)
+    page.goto(f"{server}/model")
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=180_000)
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=stMetric]').length >= 10", timeout=60_000)
+    assert not errors_on(page), errors_on(page)
+    page.close()

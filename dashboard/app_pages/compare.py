@@ -18,6 +18,28 @@ TABLE = ("ndcg@10", "recall@10", "hr@10", "ndcg@40", "recall@40", "tail_share@10
 AXES = {"ild@10": "Diversity (ILD@10)", "tail_share@40": "Long-tail share of the page", "novelty@10": "Novelty@10", "coverage@40": "Coverage of the page",
         "ndcg@10": "NDCG@10", "recall@40": "Recall of the page", "hr@10": "HR@10"}
 
+
+@st.fragment
+def frontier_panel(data_dir: str, model: str, segment_id: str, settings_b: Settings, marks: dict[str, dict], method_k: tuple) -> None:
+    """The frontier and its axis pickers: picking an axis redraws this panel only, not the two pages."""
+    st.markdown("#### Accuracy–diversity frontier")
+    ax1, ax2 = st.columns(2)
+    S.choice("cmp_x", "x", list(AXES), "ild@10")
+    S.choice("cmp_y", "y", list(AXES), "ndcg@10")
+    x = ax1.selectbox("x axis", list(AXES), key="cmp_x", format_func=AXES.get)
+    y = ax2.selectbox("y axis", list(AXES), key="cmp_y", format_func=AXES.get)
+    S.remember("cmp_x", "x")
+    S.remember("cmp_y", "y")
+    sweep = R.frontier(data_dir, model, segment_id, settings_b, *method_k)
+    sweep = sweep.assign(label=[f"diversity {d:.2f}, long tail {t:.2f}" for d, t in zip(sweep["diversity"], sweep["long_tail"])])
+    points = pd.DataFrame([{"name": side.upper(), x: metrics.get(x), y: metrics.get(y)} for side, metrics in marks.items()])
+    fig = charts.frontier(sweep, x, y, "label", points, "name")
+    fig.update_xaxes(title=AXES[x])
+    fig.update_yaxes(title=AXES[y])
+    st.plotly_chart(fig, key="cmp_frontier")
+    st.caption("Grey: the diversity × long-tail grid with B's method, visual weight and rules.")
+
+
 ctx = guards.ready("cmp")
 method_k = clustering()
 seg = R.segment(ctx.data_dir, ctx.model, ctx.segment, *method_k)
@@ -71,22 +93,7 @@ with left:
     st.caption(f"{result['n_users']:,} held-out segment users. ✓: the interval leaves out zero. "
                "Page metrics (tail share, diversity, novelty, coverage, price) are the same for every member, so they have no interval.")
 with right:
-    st.markdown("#### Accuracy–diversity frontier")
-    ax1, ax2 = st.columns(2)
-    S.choice("cmp_x", "x", list(AXES), "ild@10")
-    S.choice("cmp_y", "y", list(AXES), "ndcg@10")
-    x = ax1.selectbox("x axis", list(AXES), key="cmp_x", format_func=AXES.get)
-    y = ax2.selectbox("y axis", list(AXES), key="cmp_y", format_func=AXES.get)
-    S.remember("cmp_x", "x")
-    S.remember("cmp_y", "y")
-    sweep = R.frontier(ctx.data_dir, ctx.model, ctx.segment, sides["b"], *method_k)
-    sweep = sweep.assign(label=[f"diversity {d:.2f}, long tail {t:.2f}" for d, t in zip(sweep["diversity"], sweep["long_tail"])])
-    marks = pd.DataFrame([{"name": s.upper(), x: layouts[s].metrics.get(x), y: layouts[s].metrics.get(y)} for s in "ab"])
-    fig = charts.frontier(sweep, x, y, "label", marks, "name")
-    fig.update_xaxes(title=AXES[x])
-    fig.update_yaxes(title=AXES[y])
-    st.plotly_chart(fig, key="cmp_frontier")
-    st.caption("Grey: the diversity × long-tail grid with B's method, visual weight and rules.")
+    frontier_panel(ctx.data_dir, ctx.model, ctx.segment, sides["b"], {s: layouts[s].metrics for s in "ab"}, method_k)
 
 # The two pages, with B's rank changes against A.
 changes = {c["item_id"]: c for c in result["items"]}

@@ -43,7 +43,8 @@ settings = Settings(diversity=knobs["diversity"], long_tail=knobs["long_tail"], 
 plain = Settings(method=knobs["method"])
 metrics_box = st.container()  # filled after the storefront: the page redraws first, its verdict a moment later
 try:
-    layout = R.layout(ctx.data_dir, ctx.model, ctx.segment, settings, *method_k, evaluate=False)
+    with st.spinner("Laying out the page: re-ranking the segment's items into rows…"):  # shows only when it takes a while
+        layout = R.layout(ctx.data_dir, ctx.model, ctx.segment, settings, *method_k, evaluate=False)
 except ValueError as exc:
     st.error(f"These rules cannot be applied: {exc}. The page below leaves the rules out.")
     settings = Settings(diversity=knobs["diversity"], long_tail=knobs["long_tail"], visual=knobs["visual"], method=knobs["method"])
@@ -56,8 +57,9 @@ stamp = (f"segment={ctx.segment} diversity={settings.diversity:.2f} long_tail={s
 storefront.draw(ctx.data_dir, layout, stamp)
 
 # Held-out metrics of this page, with their change from the model's plain ranking.
-metrics = R.metrics(ctx.data_dir, ctx.model, ctx.segment, settings, *method_k)
-before = R.metrics(ctx.data_dir, ctx.model, ctx.segment, plain, *method_k)
+with metrics_box, st.spinner("Judging the page on the segment's held-out interactions…"):
+    metrics = R.metrics(ctx.data_dir, ctx.model, ctx.segment, settings, *method_k)
+    before = R.metrics(ctx.data_dir, ctx.model, ctx.segment, plain, *method_k)
 same = R.settings_json(settings) == R.settings_json(plain)
 with metrics_box:
     cols = st.columns(len(HEADLINE))
@@ -78,6 +80,7 @@ with metrics_box:
 layout.metrics = metrics  # the cached copy is this run's own
 left, mid, right = st.columns([1, 1, 4])
 name = f"layout-{ctx.data_name}-{ctx.segment.replace(':', '-')}"
-left.download_button("Layout JSON", json.dumps(layout.to_dict(), indent=2), f"{name}.json", "application/json", key="home_download_json")
-mid.download_button("Layout CSV", layout.to_csv_text(), f"{name}.csv", "text/csv", key="home_download_csv")
+left.download_button("Layout JSON", json.dumps(layout.to_dict(), indent=2), f"{name}.json", "application/json", key="home_download_json",
+                     on_click="ignore")
+mid.download_button("Layout CSV", layout.to_csv_text(), f"{name}.csv", "text/csv", key="home_download_csv", on_click="ignore")
 right.caption(f"re-ranked in {layout.timing_ms.get('total', 0):.0f} ms by the engine")

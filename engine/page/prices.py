@@ -35,13 +35,13 @@ class PriceScale:
         return int(np.searchsorted(np.asarray(self.edges, dtype=float), float(price), side="right")) + 1
 
     def label(self, price: float | None) -> str:
-        """What a card shows: ``54.99``, ``●●●○○ level 3 of 5``, or ``""`` without a price."""
+        """What a card shows: ``54.99``, ``●●●○○ price level 3/5``, or ``""`` without a price."""
         if not _finite(price) or self.kind == "none":
             return ""
         if self.kind == "currency":
             return f"{float(price):,.2f}"
         level = self.level(price)
-        return f"{'●' * level}{'○' * (self.levels - level)} level {level} of {self.levels}"
+        return f"{'●' * level}{'○' * (self.levels - level)} price level {level}/{self.levels}"
 
     def note(self, price: float | None) -> str:
         """A tooltip that says what the label means (empty for currency amounts and missing prices)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard import messages as M
+
 from dashboard import state as S
 from dashboard import training as T
 
@@ -13,7 +15,7 @@ def ready(prefix: str, need_segment: bool = True) -> S.Context:
     ctx = S.context()
     T.flash()
     if ctx.data_error or not ctx.data_dir:
-        st.error(ctx.data_error or "No data set selected.")
+        M.error(ctx.data_error or "No data set selected.")
         st.stop()
     if not ctx.model:
         st.markdown(f"## No trained model for **{ctx.data_name}** yet")
@@ -21,9 +23,9 @@ def ready(prefix: str, need_segment: bool = True) -> S.Context:
                                              "progress shows below, and the page appears when it is done.")
         st.stop()
     if ctx.model_error:
-        st.error(ctx.model_error)
+        M.error(ctx.model_error)
         st.stop()
     if need_segment and (ctx.segment_error or not ctx.segment):
-        st.warning(ctx.segment_error or "No segment selected.")
+        M.warning(ctx.segment_error or "No segment selected.")
         st.stop()
     return ctx

@@ -49,11 +49,10 @@ def rules_editor(prefix: str, categories: list[str], brands: list[str]) -> dict:
     """
     base_key = f"{prefix}_rules_base"
     if base_key not in st.session_state:
-        try:
-            start = json.loads(S.url_value("rules", "{}"))
-        except json.JSONDecodeError:
-            start = {}
-        st.session_state[base_key] = rules_form.rules_to_table(start if isinstance(start, dict) else {})
+        from engine.page.url_params import rules as read_rules
+
+        start = S.url_value("rules", {}, read_rules)  # validated by the engine; a bad one is named and ignored
+        st.session_state[base_key] = rules_form.rules_to_table(start)
     edited = st.data_editor(
         st.session_state[base_key], key=f"{prefix}_rules_editor", num_rows="dynamic", width="stretch", hide_index=True,
         column_config={

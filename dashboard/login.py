@@ -9,6 +9,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard import messages as M
+
 from engine.core.access import PASSWORD_HASH_ENV, is_loopback, login_kind, verify_password
 
 SECRETS = Path(__file__).resolve().parents[1] / ".streamlit" / "secrets.toml"
@@ -20,7 +22,7 @@ def require_login() -> None:
     try:
         kind = login_kind(os.environ, SECRETS)
     except ValueError as exc:
-        st.error(f"The login is misconfigured: {exc}.")
+        M.error(f"The login is misconfigured: {exc}.")
         st.stop()
     if kind is None:
         address = st.get_option("server.address") or "every interface"

@@ -35,8 +35,22 @@ def is_data_dir(path: Path) -> bool:
 
 
 def upload_root() -> Path:
-    """Uploaded data sets are written beside the default data directory."""
+    """Uploaded data sets are written beside the default data directory (inside the data roots)."""
     return default_data_dir().parent
+
+
+def allowed_roots() -> list[Path]:
+    """Where the app may open, upload into and train (``engine.core.access.data_roots``)."""
+    from engine.core.access import data_roots
+
+    return data_roots(default_data_dir())
+
+
+def may_change(path: Path) -> bool:
+    """Whether the app may open or change the data directory at ``path``."""
+    from engine.core.access import within_roots
+
+    return within_roots(path, allowed_roots())
 
 
 def data_choices() -> dict[str, str]:

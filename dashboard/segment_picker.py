@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard import messages as M
+
 from dashboard import resources as R
 from dashboard import state as S
+from engine.page.url_params import one_of, segment_count
 
 METHODS = {"kmeans": "k-means (k by silhouette)", "gmm": "Gaussian mixture (k by BIC)"}
 
 
 def clustering() -> tuple[str, int | None]:
     """The clustering the Segments page chose (kept in the session and the URL)."""
-    method = st.session_state.get("_keep_seg_method") or S.url_value("seg_method", "kmeans")
+    method = st.session_state.get("_keep_seg_method") or S.url_value("seg_method", "kmeans", one_of(list(METHODS)))
     k = st.session_state.get("_keep_seg_k")
     if k is None:
-        k = S.url_value("seg_k", 0, int)
+        k = S.url_value("seg_k", 0, segment_count)
     method = method if method in METHODS else "kmeans"
     return method, (int(k) if k and 2 <= int(k) <= 40 else None)
 
@@ -24,14 +27,14 @@ def segment_picker(ctx: S.Context) -> None:
     """Pick a segment; sets ``ctx.segment`` (an id) or ``ctx.segment_error``."""
     method, k = clustering()
     try:
-        _, segments = R.segmentation(ctx.data_dir, ctx.model, method, k)
+        segments = R.segment_catalogue(ctx.data_dir, ctx.model, method, k).visible
     except (ValueError, MemoryError) as exc:  # too few users for the clustering asked for
         ctx.segment_error = f"No segments: {exc}"
-        st.warning(ctx.segment_error)
+        M.warning(ctx.segment_error)
         return
     if not segments:
         ctx.segment_error = "No segment reaches the minimum size."
-        st.warning(ctx.segment_error)
+        M.warning(ctx.segment_error)
         return
     ids = [s.id for s in segments]
     by_id = {s.id: s for s in segments}

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard import messages as M
+
 from dashboard import resources as R
 from dashboard import state as S
 from dashboard.loading import FirstLoad
@@ -30,8 +32,12 @@ def _open_directory() -> None:
     """Callback of "Open": validate a typed path and select it."""
     text = st.session_state.get("side_open_path", "").strip()
     path = Path(text).expanduser()
+    if text and not R.may_change(path):
+        roots = ", ".join(p.name or str(p) for p in R.allowed_roots())
+        st.session_state["_open_error"] = f"only data directories inside the data roots ({roots}) can be opened; set HOMEPAGE_DATA_ROOTS to allow others"
+        return
     if not text or not R.is_data_dir(path):
-        st.session_state["_open_error"] = f"{text or '(empty)'}: no items.csv or items.parquet there"
+        st.session_state["_open_error"] = "no items.csv or items.parquet there"
         return
     path = path.resolve()
     extra = st.session_state.setdefault(EXTRA_DIRS, {})
@@ -76,7 +82,7 @@ def sidebar() -> S.Context:
             st.text_input("Path of a data directory", key="side_open_path", placeholder="/path/to/imported/data")
             st.button("Open", key="side_open", on_click=_open_directory)
             if st.session_state.get("_open_error"):
-                st.error(st.session_state["_open_error"])
+                M.error(st.session_state["_open_error"])
         loading = FirstLoad(main_note, f"Preparing {ctx.data_name}")
         try:
             with loading.step("Reading the data set", slow=not R.dataset_loaded(ctx.data_dir)):

@@ -37,14 +37,37 @@ def _keep(key: str) -> str:
     return f"_keep_{key}"
 
 
+IGNORED_KEY = "_url_ignored"
+
+
+def ignore(message: str) -> None:
+    """Note a URL value that was not used, for :func:`show_ignored`."""
+    notes = st.session_state.setdefault(IGNORED_KEY, [])
+    if message not in notes:
+        notes.append(message)
+
+
+def show_ignored() -> None:
+    """Say, once, which values of the link were ignored and why."""
+    notes = st.session_state.get(IGNORED_KEY)
+    if notes:
+        from dashboard import messages
+
+        messages.warning("Ignored from the link: " + "; ".join(notes))
+        st.session_state[IGNORED_KEY] = []
+
+
 def url_value(param: str, default: Any, parse: Callable[[str], Any] = str) -> Any:
-    """The URL's value of a parameter, parsed, or the default when absent or unreadable."""
+    """The URL's value of a parameter, read with an engine validator (``engine.page.url_params``),
+    or the default when absent or invalid (then noted for :func:`show_ignored`)."""
+    from engine.page.url_params import read_params
+
     if param not in st.query_params:
         return default
-    try:
-        return parse(st.query_params[param])
-    except (TypeError, ValueError):
-        return default
+    reading = read_params({param: st.query_params[param]}, {param: parse})
+    for line in reading.ignored:
+        ignore(line)
+    return reading.values.get(param, default)
 
 
 def init(key: str, param: str | None, default: Any, parse: Callable[[str], Any] = str,
@@ -58,6 +81,8 @@ def init(key: str, param: str | None, default: Any, parse: Callable[[str], Any] 
     value = st.session_state.get(_keep(key))
     if value is None and param:
         value = url_value(param, None, parse)
+        if value is not None and valid is not None and not valid(value):
+            ignore(f"{param}={st.query_params[param]}: not one of the choices here")
     if value is None or (valid is not None and not valid(value)):
         value = default
     st.session_state[key] = value
@@ -85,8 +110,7 @@ def fmt_float(value: float) -> str:
 
 
 def parse_unit(text: str) -> float:
-    """A knob value in [0, 1] from the URL."""
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(text)
-    return round(value, 2)
+    """A knob value in [0, 1] from the URL (the engine's reader)."""
+    from engine.page.url_params import unit
+
+    return unit(text)

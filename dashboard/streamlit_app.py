@@ -13,6 +13,7 @@ except ImportError:  # run from a plain checkout without `pip install -e .`
 import streamlit as st
 
 from dashboard.login import require_login
+from dashboard import state as S
 from dashboard.sidebar import sidebar
 
 st.set_page_config(page_title="Homepage Studio", page_icon="🛍️", layout="wide", initial_sidebar_state="expanded")
@@ -27,4 +28,9 @@ PAGES = [
 require_login()
 page = st.navigation(PAGES)
 sidebar()
-page.run()
+notice = st.container()  # at the top of the page: what the link asked for that could not be used
+try:
+    page.run()
+finally:
+    with notice:
+        S.show_ignored()

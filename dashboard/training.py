@@ -8,8 +8,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard import messages as M
+
 from dashboard import resources as R
 from dashboard.sidebar import select_next_run
+from engine.core.access import max_train_minutes
 from engine.core.errors import DataError, ModelError
 
 MODES = {"top": "fine-tune the encoder's top layer", "frozen": "frozen encoder (fastest)", "full": "fine-tune the whole encoder (slowest)"}
@@ -26,7 +29,7 @@ def train_panel(data_dir: str, prefix: str, expanded_note: str | None = None) ->
         st.info(expanded_note)
     with st.form(f"{prefix}_train_form", border=True):
         c1, c2, c3 = st.columns(3)
-        minutes = c1.number_input("Time budget (minutes)", min_value=0.5, max_value=240.0, value=8.0, step=0.5, key=f"{prefix}_train_minutes",
+        minutes = c1.number_input("Time budget (minutes)", min_value=0.5, max_value=max_train_minutes(), value=min(8.0, max_train_minutes()), step=0.5, key=f"{prefix}_train_minutes",
                                   help="Training stops at the budget and keeps the best checkpoint so far")
         mode = c2.selectbox("Encoder", list(MODES), format_func=lambda m: f"{m}: {MODES[m]}", key=f"{prefix}_train_mode")
         protocol = c3.selectbox("Held-out protocol", ["loo", "temporal"], key=f"{prefix}_train_protocol",
@@ -42,6 +45,10 @@ def run_training(data_dir: str, *, minutes: float, mode: str, protocol: str) -> 
     from engine.training.job import make_config, train_and_save
     from engine.training.progress import describe_progress, finished_label
 
+    if not R.may_change(Path(data_dir)):
+        st.error("This data set lies outside the data roots, so the app does not write a model into it.")
+        return
+    minutes = min(float(minutes), max_train_minutes())
     data = R.dataset(data_dir)
     config = make_config(data, mode=mode, protocol=protocol)
     bar = st.progress(0.0, text="Reading the catalogue and encoding item texts…")
@@ -56,7 +63,7 @@ def run_training(data_dir: str, *, minutes: float, mode: str, protocol: str) -> 
         out, manifest, result = train_and_save(data, new_model_dir(data_dir), config, protocol=protocol, max_minutes=minutes, progress=progress)
     except (DataError, ModelError, ValueError) as exc:
         bar.empty()
-        st.error(f"Training failed: {exc}")
+        M.error(f"Training failed: {exc}")
         return
     bar.progress(1.0, text=finished_label(result.epochs, result.seconds, result.stopped_by))
     select_next_run(side_model=out.name)
@@ -106,6 +113,8 @@ def import_upload(name: str, items, interactions, users=None) -> Path:
     if items is None or interactions is None:
         raise DataError("upload both a catalogue (items) and an interactions file")
     root = R.upload_root()
+    if not R.may_change(root):
+        raise DataError("uploads are off: the upload folder lies outside the data roots (HOMEPAGE_DATA_ROOTS)")
     target = root / name
     if target.exists():
         raise DataError(f"a data set named {name!r} already exists in {root}; choose another name")
@@ -158,10 +167,10 @@ def upload_panel(prefix: str) -> None:
     try:
         target = import_upload(name, items, inter, users)
     except DataError as exc:
-        st.error(str(exc))
+        M.error(exc)
         return
     except Exception as exc:  # an unreadable upload must never show a traceback
-        st.error(f"The upload could not be read: {type(exc).__name__}: {exc}")
+        M.error(f"The upload could not be read: {type(exc).__name__}: {exc}")
         return
     select_next_run(side_data=target.name)
     st.session_state["_flash"] = f"Added data set {target.name}; it is now selected. Train a model on it below."

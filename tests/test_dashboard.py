@@ -199,7 +199,7 @@ def test_upload_shows_the_engines_error_not_a_traceback(trained_demo: Path, monk
     at.file_uploader(key="model_upload_interactions").upload("events.csv", b"user_id,item_id,timestamp\nu1,A,2024-01-01\nu1,Z,2024-01-02\n", "text/csv")
     at.button(key="FormSubmitter:model_upload_form-Validate and add").click().run()
     assert not at.exception
-    errors = [e.value for e in at.error]
+    errors = [e.value.replace("\\", "") for e in at.error]  # shown as plain text: Markdown characters escaped
     assert any("events.csv" in e and "missing from the catalogue" in e for e in errors), errors
     assert not (trained_demo.parent / "bad-upload").exists()
 
@@ -291,8 +291,36 @@ def test_bad_rules_are_a_message_not_a_traceback(trained_demo: Path, monkeypatch
     at = app(monkeypatch, trained_demo, {"rules": json.dumps({"exclude": {"categories": ["No Such Category"]}})})
     at.run()
     assert not at.exception
-    assert any("No Such Category" in e.value for e in at.error)
+    assert any("No Such Category" in e.value.replace("\\", "") for e in at.error)
     assert len(items_shown(at)) >= 30  # the page still shows, without the rules
+
+
+@pytest.mark.parametrize("query, named", [
+    ({"rules": '{"boost":[1]}'}, "rules="),
+    ({"rules": '{"boost":[null]}'}, "rules="),
+    ({"rules": '{"pin":[{"item":"P00001","row":"x","slot":1}]}'}, "rules="),
+    ({"rules": '{"boost":[{"item":"P00001","weight":"abc"}]}'}, "rules="),
+    ({"rules": '{"pin":[{"item":"P00001","row":100000000000000000000,"slot":1}]}'}, "rules="),
+    ({"rules": '{"exclude":{"categories":"Trousers"}}'}, "exclude.categories must be a list"),
+    ({"diversity": "abc", "long_tail": "7"}, "diversity=abc"),
+])
+def test_bad_url_values_are_named_and_the_page_still_works(trained_demo: Path, monkeypatch, query: dict, named: str) -> None:
+    at = app(monkeypatch, trained_demo, query)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    warnings = [w.value.replace("\\", "") for w in at.warning]
+    assert any(w.startswith("Ignored from the link") and named in w for w in warnings), warnings
+    assert len(items_shown(at)) >= 30
+
+
+def test_data_values_never_render_as_markdown(trained_demo: Path, monkeypatch) -> None:
+    link = "[click me](http://example.org)"
+    at = app(monkeypatch, trained_demo, {"rules": json.dumps({"exclude": {"items": [link]}})})
+    at.run()
+    assert not at.exception
+    shown = [e.value for e in at.error]
+    assert any("\\[click me\\]\\(http" in e for e in shown), shown  # escaped: shown as text, never a link
+    assert not any(str(trained_demo.parent) in e for e in shown)  # no server path
 
 
 def test_compare_page(trained_demo: Path, monkeypatch) -> None:

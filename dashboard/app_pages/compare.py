@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard import messages as M
+
 from dashboard import charts, guards
 from dashboard import knobs as K
 from dashboard import resources as R
@@ -69,7 +71,7 @@ try:
     result = R.compare(ctx.data_dir, ctx.model, ctx.segment, sides["a"], sides["b"], *method_k)
     layouts = {s: R.layout(ctx.data_dir, ctx.model, ctx.segment, sides[s], *method_k) for s in "ab"}
 except ValueError as exc:
-    st.error(f"These settings cannot be applied: {exc}")
+    M.error(f"These settings cannot be applied: {exc}")
     st.stop()
 
 # The verdict: metrics with differences and intervals, and where A and B sit on the frontier.

@@ -6,6 +6,8 @@ import json
 
 import streamlit as st
 
+from dashboard import messages as M
+
 from dashboard import guards
 from dashboard import knobs as K
 from dashboard import resources as R
@@ -46,11 +48,11 @@ try:
     with st.spinner("Laying out the page: re-ranking the segment's items into rows…"):  # shows only when it takes a while
         layout = R.layout(ctx.data_dir, ctx.model, ctx.segment, settings, *method_k, evaluate=False)
 except ValueError as exc:
-    st.error(f"These rules cannot be applied: {exc}. The page below leaves the rules out.")
+    M.error(f"These rules cannot be applied: {exc}. The page below leaves the rules out.")
     settings = Settings(diversity=knobs["diversity"], long_tail=knobs["long_tail"], visual=knobs["visual"], method=knobs["method"])
     layout = R.layout(ctx.data_dir, ctx.model, ctx.segment, settings, *method_k, evaluate=False)
 for note in layout.notes:
-    st.warning(note)
+    M.warning(note)
 
 stamp = (f"segment={ctx.segment} diversity={settings.diversity:.2f} long_tail={settings.long_tail:.2f} "
          f"visual={settings.visual:.2f} method={settings.method} rules={len(json.dumps(settings.rules or {}))}")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard import messages as M
+
 from dashboard import charts
 from dashboard import resources as R
 from dashboard import state as S
@@ -18,7 +20,7 @@ st.title("Model and data")
 T.flash()
 
 if ctx.data_error or not ctx.data_dir:
-    st.error(ctx.data_error or "No data set selected.")
+    M.error(ctx.data_error or "No data set selected.")
     with st.expander("Add a data set (upload)", expanded=True):
         T.upload_panel("model")
     st.stop()
@@ -48,14 +50,14 @@ st.subheader("Model")
 if not ctx.model:
     T.train_panel(ctx.data_dir, "model", f"No trained model for **{ctx.data_name}** yet. Train one here; progress shows below.")
 elif ctx.model_error:
-    st.error(ctx.model_error)
+    M.error(ctx.model_error)
     with st.expander("Train a new model", expanded=True):
         T.train_panel(ctx.data_dir, "model")
 else:
     try:
         manifest = R.manifest(ctx.data_dir, ctx.model)
     except ModelError as exc:
-        st.error(str(exc))
+        M.error(exc)
         st.stop()
     metrics = manifest.get("metrics", {})
     training = manifest.get("training", {})
@@ -107,7 +109,7 @@ else:
                                                  progress=lambda name: st.write(f"{name} done"))
                 except (DataError, ValueError) as exc:
                     status.update(label="Baselines failed", state="error")
-                    st.error(str(exc))
+                    M.error(exc)
                     st.stop()
                 write_json(make_report(data.name, split_obj, bctx, res, manifest.get("masked_history", True)), Path(ctx.data_dir) / "baselines.json")
                 status.update(label="Baselines done", state="complete")

@@ -5,9 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard import messages as M
+
 from dashboard import charts, guards
 from dashboard import resources as R
 from dashboard import state as S
+from engine.page.url_params import segment_count
 from dashboard import views as V
 from dashboard.segment_picker import METHODS
 
@@ -19,16 +22,17 @@ st.markdown("## Segments")
 c1, c2, _ = st.columns([2, 2, 3])
 S.choice("seg_method", "seg_method", list(METHODS), "kmeans")
 c1.selectbox("Learned segments by", list(METHODS), key="seg_method", format_func=METHODS.get)
-S.init("seg_k", "seg_k", 0, int, valid=lambda v: isinstance(v, int) and (v == 0 or 2 <= v <= 20))
+S.init("seg_k", "seg_k", 0, segment_count, valid=lambda v: isinstance(v, int) and (v == 0 or 2 <= v <= 20))
 c2.select_slider("Number of learned segments", options=[0, *range(2, 21)], key="seg_k", format_func=lambda v: "chosen by the data" if v == 0 else str(v))
 method = S.remember("seg_method", "seg_method")
 k = S.remember("seg_k", "seg_k") or None
 
 try:
-    learned, visible = R.segmentation(ctx.data_dir, ctx.model, method, k)
+    catalogue = R.segment_catalogue(ctx.data_dir, ctx.model, method, k)
 except ValueError as exc:
-    st.error(f"No segments: {exc}")
+    M.error(f"No segments: {exc}")
     st.stop()
+learned, visible = catalogue.learned, catalogue.visible
 criterion = {"silhouette": "highest silhouette", "bic": "lowest BIC", "given": "set by hand"}.get(learned.criterion, learned.criterion)
 st.caption(f"{learned.k} learned segments ({METHODS[method]}, k {criterion}) of the model's user vectors; "
            f"{sum(s.kind == 'rule' for s in visible)} rule segments from users.csv and behaviour. "
@@ -57,8 +61,9 @@ if selected is not None:
     st.markdown(f"#### Is a segment page worth it? · {selected.name}")
     value = R.segment_value(ctx.data_dir, ctx.model, selected.id, method, k)
     tidy = V.models_frame({row["page"]: row for row in value.to_dict("records")}, VALUE_METRICS)
-    st.plotly_chart(charts.metric_bars(tidy, "metric", "value", "model", title=None, height=320), key="seg_value")
+    st.plotly_chart(charts.metric_facets(tidy, "metric", "value", "model"), key="seg_value")
     st.caption(
         f"The segment's page (one page for its {selected.size:,} users) against each member's personalised top-k from the same model "
-        "and one globally popular page, all with the same slots and judged on the members' held-out interactions."
+        "and one globally popular page, all with the same slots and judged on the members' held-out interactions. "
+        "Each metric has its own y axis: compare bars within a chart, not heights across charts."
     )

@@ -72,3 +72,31 @@ def login_kind(environ: Mapping[str, str] = os.environ, secrets_path: Path | Non
     if secrets_path is not None and oidc_configured(secrets_path):
         return "oidc"
     return None
+
+
+DATA_ROOTS_ENV = "HOMEPAGE_DATA_ROOTS"  # folders (separated by os.pathsep) the app may open, upload into and train in
+MAX_TRAIN_MINUTES_ENV = "HOMEPAGE_MAX_TRAIN_MINUTES"
+DEFAULT_MAX_TRAIN_MINUTES = 30.0
+
+
+def data_roots(default_data_dir: Path, environ: Mapping[str, str] = os.environ) -> list[Path]:
+    """The folders whose data directories the app may open and change: ``$HOMEPAGE_DATA_ROOTS``,
+    else the folder holding the app's data directory."""
+    text = environ.get(DATA_ROOTS_ENV, "").strip()
+    roots = [Path(p).expanduser() for p in text.split(os.pathsep) if p.strip()] if text else [Path(default_data_dir).parent]
+    return [r.resolve() for r in roots]
+
+
+def within_roots(path: Path, roots: list[Path]) -> bool:
+    """Whether ``path`` (links resolved) lies inside one of ``roots``."""
+    resolved = Path(path).expanduser().resolve()
+    return any(resolved == root or resolved.is_relative_to(root) for root in roots)
+
+
+def max_train_minutes(environ: Mapping[str, str] = os.environ) -> float:
+    """The longest training run the app may start (``$HOMEPAGE_MAX_TRAIN_MINUTES``, default 30)."""
+    try:
+        value = float(environ.get(MAX_TRAIN_MINUTES_ENV, DEFAULT_MAX_TRAIN_MINUTES))
+    except ValueError:
+        return DEFAULT_MAX_TRAIN_MINUTES
+    return min(max(value, 0.5), 24 * 60) if value == value else DEFAULT_MAX_TRAIN_MINUTES

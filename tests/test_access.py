@@ -40,3 +40,20 @@ def test_login_kind(tmp_path: Path) -> None:
         login_kind({"HOMEPAGE_PASSWORD_HASH": "hunter2"}, secrets)
     secrets.write_text("[auth\nbroken")
     assert login_kind({}, secrets) is None
+
+
+def test_data_roots_bound_what_the_app_may_open(tmp_path: Path) -> None:
+    from engine.core.access import data_roots, max_train_minutes, within_roots
+
+    default = tmp_path / "shop" / "demo"
+    roots = data_roots(default, {})
+    assert roots == [(tmp_path / "shop").resolve()]
+    assert within_roots(tmp_path / "shop" / "other", roots) and not within_roots(tmp_path / "elsewhere", roots)
+    assert not within_roots(tmp_path / "shop" / ".." / "elsewhere", roots)  # no way out through ..
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "link").symlink_to(tmp_path)
+    assert not within_roots(tmp_path / "shop" / "link" / "elsewhere", roots)  # nor through a link
+    extra = data_roots(default, {"HOMEPAGE_DATA_ROOTS": f"{tmp_path / 'a'}:{tmp_path / 'b'}"})
+    assert extra == [(tmp_path / "a").resolve(), (tmp_path / "b").resolve()]
+    assert max_train_minutes({}) == 30 and max_train_minutes({"HOMEPAGE_MAX_TRAIN_MINUTES": "240"}) == 240
+    assert max_train_minutes({"HOMEPAGE_MAX_TRAIN_MINUTES": "lots"}) == 30 and max_train_minutes({"HOMEPAGE_MAX_TRAIN_MINUTES": "nan"}) == 30

@@ -126,3 +126,30 @@ def test_segments_and_model_pages_render_without_errors(server: str, browser) ->
     page.wait_for_function("() => document.querySelectorAll('[data-testid=stMetric]').length >= 10", timeout=60_000)
     assert not errors_on(page), errors_on(page)
     page.close()
+
+
+def test_the_login_refuses_without_the_password_and_lets_in_with_it(trained_demo: Path, browser) -> None:
+    from engine.core.access import hash_password
+
+    env = {"HOMEPAGE_PASSWORD_HASH": hash_password("letmein-42", iterations=1000)}
+    with streamlit_server(trained_demo, ARTIFACTS / "streamlit-login.log", env=env) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        password = page.locator("input[type='password']")
+        password.wait_for(timeout=60_000)
+        assert page.locator(".hp-card").count() == 0  # nothing of the shop before the login
+        password.fill("wrong guess")
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_text("Wrong password.").wait_for(timeout=30_000)
+        assert page.locator(".hp-card").count() == 0
+        page.locator("input[type='password']").fill("letmein-42")
+        page.get_by_role("button", name="Log in").click()
+        assert wait_for_homepage(page, 12) >= 12
+        assert not errors_on(page)
+        # Another browser (no session) is refused again.
+        other = browser.new_context().new_page()
+        other.goto(url)
+        other.locator("input[type='password']").wait_for(timeout=60_000)
+        assert other.locator(".hp-card").count() == 0
+        page.close()
+        other.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import html
 import math
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ _PLACEHOLDER_SVG = (
     "<path d='M82 86V70a18 18 0 0 1 36 0v16' fill='none' stroke='#a6adb8' stroke-width='6' stroke-linecap='round'/>"
     "</svg>"
 )
+_OWN_THUMB = re.compile(r"^/app/static/thumbs/[0-9a-f]{32}\.jpg$")
 PLACEHOLDER_SRC = "data:image/svg+xml;base64," + base64.b64encode(_PLACEHOLDER_SVG.encode()).decode()
 
 BADGE_LABELS = {"new": "New", "long_tail": "Hidden gem", "long-tail": "Hidden gem", "tail": "Hidden gem", "pinned": "Pinned", "boosted": "Boosted"}
@@ -63,7 +65,7 @@ class CardView:
 
     item_id: str
     title: str
-    image_src: str = PLACEHOLDER_SRC  # a data: URI (never a path or an outside URL)
+    image_src: str = PLACEHOLDER_SRC  # a data: URI or the app's own thumbnail URL (never a path or an outside URL)
     brand: str = ""
     category: str = ""
     price: float | None = None
@@ -98,8 +100,13 @@ def format_price(price: float | None) -> str:
 
 
 def _safe_src(src: str) -> str:
-    """Only data:image URIs reach an <img>: the page never links files or outside hosts."""
-    return src if isinstance(src, str) and src.startswith("data:image/") else PLACEHOLDER_SRC
+    """Only data:image URIs and the app's own thumbnails (``/app/static/thumbs/<hash>.jpg``) reach
+    an <img>: the page never links other files of the server or outside hosts."""
+    if not isinstance(src, str):
+        return PLACEHOLDER_SRC
+    if src.startswith("data:image/") or _OWN_THUMB.match(src):
+        return src
+    return PLACEHOLDER_SRC
 
 
 def _change_html(change: str | None) -> str:

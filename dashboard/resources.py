@@ -355,15 +355,18 @@ def user_map(data_dir: str, model: str, method: str = "kmeans", k: int | None = 
 # A resource cache, not a data cache: the value is an immutable string, and skipping cache_data's
 # pickled copy saves a few ms on each redraw of 40 cards.
 @st.cache_resource(max_entries=6000, show_spinner=False)
-def _thumbnail(dkey: str, item_index: int) -> str | None:
-    from dashboard.thumbs import encode_thumbnail
+def _thumbnail(dkey: str, item_index: int, static: bool) -> str | None:
+    from dashboard.thumbs import encode_thumbnail, static_thumbnail
 
-    return encode_thumbnail(_dataset(dkey).image_path(item_index))
+    path = _dataset(dkey).image_path(item_index)
+    return static_thumbnail(path) if static else encode_thumbnail(path)
 
 
 def thumbnail(data_dir: str, item_index: int) -> str | None:
-    """A data: URI of an item's picture (files inside the data directory only), or None."""
-    return _thumbnail(data_key(data_dir), int(item_index))
+    """An item's picture for its card (files inside the data directory only), or None: a URL of the
+    app's static thumbnails, which browsers cache across redraws, where static serving is on (as
+    the project's config sets it), else a data: URI."""
+    return _thumbnail(data_key(data_dir), int(item_index), bool(st.get_option("server.enableStaticServing")))
 
 
 # ----------------------------------------------------------------------------------------------

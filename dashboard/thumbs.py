@@ -1,25 +1,29 @@
-"""Product pictures as small data: URIs for the cards (no file path or outside URL reaches the page)."""
+"""Product pictures for the cards, shrunk: as files the server hands out (``/app/static/thumbs/``,
+cached by the browser across redraws) or, where static serving is off, as data: URIs. Neither
+shows a file path of the server or reaches an outside URL."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 
 from dashboard.cards import image_data_uri
+from engine.core.files import atomic_write_bytes
 
 MAX_SIDE = 320  # pixels: a card shows pictures at most 164 x 180 CSS pixels (x2 for sharp screens)
 PASS_THROUGH_BYTES = 48_000  # small PNG/JPEG/WEBP files go to the page as they are
 _MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
+STATIC_DIR = Path(__file__).resolve().parent / "static" / "thumbs"  # served at /app/static/thumbs/
+STATIC_URL = "/app/static/thumbs/"
 
 
-def encode_thumbnail(path: Path | None) -> str | None:
-    """A picture file as a data: URI, shrunk when large; None when missing or not a readable picture.
+def thumbnail_bytes(path: Path | None, jpeg_only: bool = False) -> tuple[bytes, str] | None:
+    """A picture file shrunk for a card: (bytes, MIME type); None when missing or unreadable.
 
     Args:
         path: an image file already resolved inside the data directory (``Dataset.image_path``).
-
-    Returns:
-        ``data:image/...;base64,...`` or None (the card then shows its placeholder).
+        jpeg_only: always JPEG (what static serving hands out with the right type).
     """
     if path is None:
         return None
@@ -30,8 +34,8 @@ def encode_thumbnail(path: Path | None) -> str | None:
         with Image.open(io.BytesIO(raw)) as probe:
             fmt = probe.format
             probe.verify()  # catches truncated and corrupted files
-        if fmt in _MIME and len(raw) <= PASS_THROUGH_BYTES:
-            return image_data_uri(raw, _MIME[fmt])
+        if fmt in _MIME and len(raw) <= PASS_THROUGH_BYTES and (fmt == "JPEG" or not jpeg_only):
+            return raw, _MIME[fmt]
         with Image.open(io.BytesIO(raw)) as image:
             image.thumbnail((MAX_SIDE, MAX_SIDE))
             if image.mode not in ("RGB", "L"):
@@ -41,6 +45,31 @@ def encode_thumbnail(path: Path | None) -> str | None:
                 image = background
             buffer = io.BytesIO()
             image.save(buffer, format="JPEG", quality=82, optimize=True)
-        return image_data_uri(buffer.getvalue(), "image/jpeg")
+        return buffer.getvalue(), "image/jpeg"
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
         return None
+
+
+def encode_thumbnail(path: Path | None) -> str | None:
+    """A picture file as a data: URI, shrunk when large; None when missing or not a readable picture."""
+    found = thumbnail_bytes(path)
+    return image_data_uri(*found) if found else None
+
+
+def static_thumbnail(path: Path | None, static_dir: Path = STATIC_DIR) -> str | None:
+    """A picture file as a JPEG under the static folder, named by a hash of the file's path, size
+    and time (so an edited picture gets a new name); returns its URL, or None when unreadable."""
+    if path is None:
+        return None
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return None
+    name = hashlib.sha256(f"{Path(path).resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:32] + ".jpg"
+    target = static_dir / name
+    if not target.exists():
+        found = thumbnail_bytes(path, jpeg_only=True)
+        if found is None:
+            return None
+        atomic_write_bytes(target, found[0])
+    return STATIC_URL + name

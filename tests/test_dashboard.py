@@ -54,10 +54,29 @@ def test_card_escapes_product_text() -> None:
     assert "12.50" in out
 
 
-def test_card_only_shows_data_uris() -> None:
-    for src in ("https://evil.example/x.png", "javascript:alert(1)", "/etc/passwd", "file:///etc/passwd"):
+def test_card_only_shows_data_uris_and_its_own_thumbnails() -> None:
+    for src in ("https://evil.example/x.png", "javascript:alert(1)", "/etc/passwd", "file:///etc/passwd",
+                "/app/static/thumbs/../../etc/passwd", "/app/static/thumbs/" + "a" * 32 + ".svg", "//evil.example/app/static/thumbs/x.jpg"):
         out = card_html(CardView(item_id="1", title="t", image_src=src))
         assert src not in out and PLACEHOLDER_SRC in out
+    own = "/app/static/thumbs/" + "0123456789abcdef" * 2 + ".jpg"
+    assert f'src="{own}"' in card_html(CardView(item_id="1", title="t", image_src=own))
+
+
+def test_static_thumbnails_are_shrunk_jpegs_named_by_a_hash(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from dashboard.thumbs import STATIC_URL, static_thumbnail
+
+    picture = tmp_path / "big.png"
+    Image.new("RGBA", (1200, 900), (200, 30, 30, 128)).save(picture)
+    url = static_thumbnail(picture, tmp_path / "static")
+    assert url.startswith(STATIC_URL) and str(tmp_path) not in url
+    (written,) = (tmp_path / "static").iterdir()
+    with Image.open(written) as image:
+        assert image.format == "JPEG" and max(image.size) <= 320
+    assert static_thumbnail(picture, tmp_path / "static") == url  # the same file, the same name
+    assert static_thumbnail(tmp_path / "missing.png", tmp_path / "static") is None
 
 
 def test_page_html_of_empty_rows() -> None:

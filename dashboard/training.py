@@ -94,8 +94,23 @@ def _suffix(upload) -> str:
     raise DataError(f"{upload.name}: upload a .csv or .parquet file")
 
 
-def import_upload(name: str, items, interactions, users=None) -> Path:
+ENCODINGS = {"utf-8": "UTF-8", "cp1252": "Windows / Excel (cp1252)", "latin-1": "Latin-1 (ISO 8859-1)"}
+
+
+def _as_utf8(raw: bytes, encoding: str, filename: str) -> bytes:
+    """A CSV upload's bytes re-encoded as UTF-8 (what the data directory keeps)."""
+    try:
+        return raw.decode("utf-8-sig" if encoding == "utf-8" else encoding).encode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{filename}: line {line} is not valid {ENCODINGS.get(encoding, encoding)} text; "
+                        "choose the file's encoding in the form (Windows and Excel exports are often cp1252)") from None
+
+
+def import_upload(name: str, items, interactions, users=None, encoding: str = "utf-8") -> Path:
     """Validate uploaded tables with the engine's loader and add them as a data directory.
+
+    CSV files are read in ``encoding`` and kept as UTF-8.
 
     Returns:
         The new data directory.
@@ -126,7 +141,8 @@ def import_upload(name: str, items, interactions, users=None) -> Path:
             if upload is None:
                 continue
             path = stage / f"{table}.{_suffix(upload)}"
-            path.write_bytes(upload.getvalue())
+            raw = upload.getvalue()
+            path.write_bytes(_as_utf8(raw, encoding, upload.name) if path.suffix == ".csv" else raw)
             renames[str(path)] = upload.name
         try:
             data = load_dataset(stage)
@@ -153,7 +169,7 @@ def upload_panel(prefix: str) -> None:
     """
     st.caption(
         "Catalogue: `item_id`, `title` and optional `category`, `brand`, `price`, `color`, `description`, `created_at`. "
-        "Interactions: `user_id`, `item_id`, `timestamp` and optional `event`, `weight`. CSV (UTF-8) or Parquet."
+        "Interactions: `user_id`, `item_id`, `timestamp` and optional `event`, `weight`. CSV or Parquet."
     )
     with st.form(f"{prefix}_upload_form", border=True):
         name = st.text_input("Name of the new data set", key=f"{prefix}_upload_name", placeholder="my-shop")
@@ -161,11 +177,12 @@ def upload_panel(prefix: str) -> None:
         items = c1.file_uploader("Catalogue (items)", type=["csv", "parquet"], key=f"{prefix}_upload_items")
         inter = c2.file_uploader("Interactions", type=["csv", "parquet"], key=f"{prefix}_upload_interactions")
         users = c3.file_uploader("Users (optional)", type=["csv", "parquet"], key=f"{prefix}_upload_users")
+        encoding = st.selectbox("Text encoding of the CSV files", list(ENCODINGS), format_func=ENCODINGS.get, key=f"{prefix}_upload_encoding")
         submitted = st.form_submit_button("Validate and add")
     if not submitted:
         return
     try:
-        target = import_upload(name, items, inter, users)
+        target = import_upload(name, items, inter, users, encoding)
     except DataError as exc:
         M.error(exc)
         return

@@ -223,6 +223,46 @@ def test_upload_shows_the_engines_error_not_a_traceback(trained_demo: Path, monk
     assert not (trained_demo.parent / "bad-upload").exists()
 
 
+def test_a_latin1_upload_is_named_with_its_line_and_taken_with_the_encoding_chosen(trained_demo: Path, monkeypatch) -> None:
+    items = "item_id,title\nA,Caf\u00e9 cr\u00e8me\nB,Blue hat\n".encode("latin-1")
+    events = b"user_id,item_id,timestamp\nu1,A,2024-01-01\nu1,B,2024-01-02\nu2,A,2024-01-03\n"
+
+    def submit(at, name: str, encoding: str | None) -> None:
+        at.text_input(key="model_upload_name").input(name)
+        at.file_uploader(key="model_upload_items").upload("cafe.csv", items, "text/csv")
+        at.file_uploader(key="model_upload_interactions").upload("events.csv", events, "text/csv")
+        if encoding:
+            at.selectbox(key="model_upload_encoding").select(encoding)
+        at.button(key="FormSubmitter:model_upload_form-Validate and add").click().run()
+
+    at = app(monkeypatch, trained_demo)
+    at.run()
+    at.switch_page("app_pages/model_data.py").run()
+    submit(at, "latin-shop", None)
+    errors = [e.value.replace("\\", "") for e in at.error]
+    assert any("cafe.csv: line 2" in e and "choose the file's encoding in the form" in e for e in errors), errors
+    assert not any("--encoding" in e for e in errors)  # the form has no command-line flags
+    submit(at, "latin-shop", "latin-1")
+    assert not at.exception and not at.error
+    from engine.data.tables import load_dataset
+
+    assert load_dataset(trained_demo.parent / "latin-shop").items["title"].iat[0] == "Caf\u00e9 cr\u00e8me"
+
+
+def test_opening_a_directory_outside_the_data_roots_is_refused(trained_demo: Path, monkeypatch, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "items.csv").write_text("item_id,title\nA,a\n")
+    at = app(monkeypatch, trained_demo)
+    at.run()
+    at.text_input(key="side_open_path").input(str(outside))
+    at.button(key="side_open").click().run()
+    assert not at.exception
+    errors = [e.value.replace("\\", "") for e in at.sidebar.error]
+    assert any("only data directories inside the data roots" in e for e in errors), errors
+    assert str(tmp_path) not in " ".join(errors)
+
+
 def test_upload_of_a_valid_data_set_selects_it(trained_demo: Path, monkeypatch) -> None:
     at = app(monkeypatch, trained_demo)
     at.run()

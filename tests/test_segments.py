@@ -6,21 +6,27 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.metrics import adjusted_rand_score
 
 from engine.cli.parser import main
 from engine.studio.segments import (
+    CATALOGUE_FILLER,
     MIN_SEGMENT_SIZE,
     Segment,
+    SegmentCatalogue,
     attribute_agreement,
     check_size,
     cluster_users,
+    describe_groups,
     describe_members,
-    find_segments,
     get_segment,
     learned_segments,
     rule_segments,
+    segment_catalogue,
     segments_table,
     user_features,
     visible_segments,
@@ -130,6 +136,91 @@ def test_keywords_set_a_group_apart(demo_studio) -> None:
     assert "books" in keywords or "book" in keywords or "novel" in " ".join(keywords)
 
 
+def _shop() -> tuple[pd.DataFrame, sp.csr_matrix, list[np.ndarray]]:
+    """A catalogue where every group buys mostly Tops (the shop's best seller) but each more of its own category.
+
+    Every item text holds catalogue filler (field labels, "containing", "basic"), fragments ("HW",
+    "ED") and digits; one member of the first group made one odd Watches purchase.
+    """
+    label = " Type: {0}; product group: {0}; colour: Black"
+    rows = [("Tops", f"Top {i}", "Basic jersey top containing cotton." + label.format("Top")) for i in range(12)]
+    rows += [("Shoes", f"ED Runner HW 2pk {i}", "Basic leather sneakers containing rubber soles." + label.format("Shoes")) for i in range(4)]
+    rows += [("Bags", f"Tote {i}", "Basic canvas tote with zip pocket." + label.format("Bags")) for i in range(4)]
+    rows += [("Hats", f"Beanie {i}", "Basic wool beanie, ribbed knit." + label.format("Hats")) for i in range(4)]
+    rows += [("Watches", f"Steel watch {i}", "Basic steel watch." + label.format("Watches")) for i in range(2)]
+    items = pd.DataFrame(rows, columns=["category", "title", "description"])
+    items.insert(0, "item_id", [f"I{i}" for i in range(len(items))])
+    first = {c: int(np.flatnonzero(items["category"] == c)[0]) for c in ("Shoes", "Bags", "Hats")}
+    rng = np.random.default_rng(0)
+    pairs = []
+    for g, cat in enumerate(("Shoes", "Bags", "Hats")):
+        for u in range(g * 20, g * 20 + 20):
+            pairs += [(u, i) for i in rng.choice(12, 3, replace=False)] + [(u, first[cat] + int(rng.integers(4)))]
+    pairs.append((0, int(np.flatnonzero(items["category"] == "Watches")[0])))
+    u, i = np.array(pairs).T
+    history = sp.csr_matrix((np.ones(len(u)), (u, i)), shape=(60, len(items)))
+    return items, history, [np.arange(g * 20, g * 20 + 20) for g in range(3)]
+
+
+def _is_filler(word: str) -> bool:
+    return (word in ENGLISH_STOP_WORDS or word in CATALOGUE_FILLER or len(word) < 3 or any(ch.isdigit() for ch in word)
+            or word in {"basic", "black", "colour", "group", "type", "product"})
+
+
+def test_names_follow_what_a_segment_buys_more_of() -> None:
+    """Every group's most bought category is Tops; each is named by the category it over-indexes on."""
+    items, history, groups = _shop()
+    for members in groups + [np.arange(60)]:
+        assert items["category"].iloc[history[members].nonzero()[1]].value_counts().index[0] == "Tops"
+    found = describe_groups(items, history, groups)
+    for d, cat in zip(found, ("Shoes", "Bags", "Hats")):
+        assert d.top_categories[0] == cat and "Tops" not in d.top_categories
+        assert d.name.startswith(cat)
+        assert "Watches" not in d.top_categories  # one odd purchase names nothing
+        assert "steel" not in d.keywords and "watch" not in d.keywords
+        assert d.keywords
+    assert len({d.name for d in found}) == len(found)
+    assert "leather" in found[0].keywords and "canvas" in found[1].keywords and "wool" in found[2].keywords
+
+
+def test_filler_and_fragments_never_describe_a_group() -> None:
+    items, history, groups = _shop()
+    for d in describe_groups(items, history, groups + [np.arange(60)]):
+        words = d.name.replace("&", " ").replace(":", " ").replace(",", " ").lower().split()
+        assert not [w for w in d.keywords + words if _is_filler(w)], d
+
+
+def test_names_are_distinct_when_the_best_terms_collide() -> None:
+    items, history, groups = _shop()
+    same = [groups[0], groups[0], groups[0]]
+    names = [d.name for d in describe_groups(items, history, same)]
+    assert len(set(names)) == 3 and names[0].startswith("Shoes")
+    assert names == [d.name for d in describe_groups(items, history, same)]  # deterministic
+
+
+def test_segment_catalogue_lists_learned_then_rule_segments(demo_studio) -> None:
+    catalogue = segment_catalogue(demo_studio, k=5)
+    assert isinstance(catalogue, SegmentCatalogue) and catalogue.learned.k == 5
+    kinds = [s.kind for s in catalogue.visible]
+    assert kinds == sorted(kinds) and kinds[0] == "learned" and kinds[-1] == "rule"  # "learned" < "rule"
+    assert [s.id for s in catalogue.visible] == [s.id for s in visible_segments(catalogue.learned.segments + catalogue.rules)]
+    assert catalogue.get("rule:heavy-buyers").kind == "rule"
+    assert catalogue.get(catalogue.visible[0].name) is catalogue.visible[0]
+    rules_only = segment_catalogue(demo_studio, learned=False)
+    assert rules_only.learned is None and rules_only.get("rule:heavy-buyers").size == catalogue.get("rule:heavy-buyers").size
+    with pytest.raises(ValueError, match="no segment"):
+        rules_only.get("kmeans-1")
+    assert segment_catalogue(demo_studio, k=5, rules=False).rules == []
+
+
+def test_demo_segment_names_are_distinct_and_clean(demo_studio) -> None:
+    segments = segment_catalogue(demo_studio, k=8, rules=False).learned.segments
+    assert len({s.name for s in segments}) == len(segments)
+    for s in segments:
+        assert not [w for w in s.keywords if _is_filler(w)], s.keywords
+        assert len(s.name) <= 60
+
+
 def test_rule_segments_from_attributes_and_behaviour(demo_studio) -> None:
     studio = demo_studio
     rules = {s.id: s for s in rule_segments(studio)}
@@ -160,13 +251,13 @@ def test_small_segments_are_never_shown_and_refused(demo_studio) -> None:
     with pytest.raises(ValueError, match="no segment"):
         get_segment([tiny, big], "nope")
     assert get_segment([tiny, big], "BIG") is big
-    shown = find_segments(studio, k=6)
+    shown = segment_catalogue(studio, k=6).visible
     assert all(s.size >= MIN_SEGMENT_SIZE for s in shown)
 
 
 def test_exports_hold_no_user(demo_studio) -> None:
     studio = demo_studio
-    segments = find_segments(studio, k=5)
+    segments = segment_catalogue(studio, k=5).visible
     text = json.dumps([s.to_dict() for s in segments]) + segments_table(segments).to_csv()
     assert set(segments[0].to_dict()) >= {"id", "name", "size", "keywords", "top_categories"}
     assert "members" not in segments[0].to_dict() and "centroid" not in segments[0].to_dict()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from engine.core.constants import EVENT_COL, SEED, USER_COL
 from engine.studio.context import Studio
@@ -26,6 +28,22 @@ AGE_BANDS = ((18, 25), (26, 35), (36, 45), (46, 55), (56, 120))
 MAX_LEVELS = 12  # a users.csv column with more distinct values (postal codes, ids) makes no segments
 N_KEYWORDS = 8
 N_CATEGORIES = 3
+MIN_SUPPORT = 0.10  # a term or category describes a group only when this share of its members bought it...
+MIN_SUPPORT_USERS = 3  # ...and at least this many members
+MIN_LIFT = 1.1  # and its share among the members is at least 10% above the shop's
+MIN_TERM_CHARS = 3  # shorter tokens ("hw", "ed") are fragments, not words
+FILLER_SHARE = 0.30  # words in more than this share of the item texts say nothing about a group
+NAME_CATEGORY_POOL = 4  # categories and keywords a name may draw on when its best one is taken
+NAME_KEYWORD_POOL = 5
+# Words of product copy that describe no taste; the field labels of imported texts ("product
+# group:", "colour:") are dropped by _FIELD_LABEL before any word is counted.
+CATALOGUE_FILLER = frozenset({
+    "appearance", "article", "articles", "colour", "color", "contain", "containing", "contains", "department",
+    "details", "feature", "features", "featuring", "garment", "garments", "group", "include", "includes",
+    "including", "item", "items", "product", "products", "quality", "range", "section", "size", "sizes",
+    "style", "styles", "type", "types", "version",
+})
+_FIELD_LABEL = re.compile(r"(^|[.;|])\s*[^\W\d_]+(?:\s+[^\W\d_]+){0,2}\s*:")  # "; product group:"
 
 
 @dataclass
@@ -37,8 +55,9 @@ class Segment:
         name: readable name for the page.
         kind: ``"learned"`` (clustered) or ``"rule"`` (from attributes or behaviour).
         members: user indices; internal only, never in :meth:`to_dict`.
-        keywords: terms of the members' items that set them apart (TF-IDF against all users).
-        top_categories: the categories the members interact with most.
+        keywords: terms of the members' items they buy more of than the shop (see
+            :func:`describe_groups`), best first.
+        top_categories: the categories they buy more of than the shop, best first.
         centroid: (D,) mean of the members' user vectors; its inner product with an item vector is
             the mean of the members' scores.
         rule: the definition of a rule segment (``age 18-25``), empty for learned ones.
@@ -246,16 +265,238 @@ def cluster_users(
 
 
 # ----------------------------------------------------------------------------------------------
-# Describing a group of users
+# Describing a group of users: what its members buy more of than the whole shop
+
+
+@dataclass(frozen=True)
+class Description:
+    """What sets a group of users apart, and its name.
+
+    Attributes:
+        keywords: terms of the members' items they over-index on (lift against the shop), best first.
+        top_categories: categories they over-index on, best first; their most bought categories
+            when they over-index on none.
+        name: a short name, ``"Category & Category: keyword, keyword"``, distinct within the groups
+            described together.
+    """
+
+    keywords: list[str]
+    top_categories: list[str]
+    name: str
+
+
+@dataclass
+class _Vocabulary:
+    """The words and categories of the catalogue that may name a group.
+
+    ``presence`` (I, V) is 1 where an item's text holds a term; ``category_of`` (I,) is the code of
+    the item's category in ``categories``, -1 without one.
+    """
+
+    terms: np.ndarray
+    presence: sp.csr_matrix
+    categories: np.ndarray
+    category_of: np.ndarray
+
+
+def _vocabulary(items: pd.DataFrame) -> _Vocabulary:
+    """Naming terms and categories of a catalogue (see :func:`describe_groups` for what is left out)."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+    from engine.models.text_encoder import item_texts
+
+    texts = [_FIELD_LABEL.sub(r"\1 ", text) for text in item_texts(items)]
+    vec = CountVectorizer(binary=True, lowercase=True, token_pattern=rf"(?u)\b[^\W\d_]{{{MIN_TERM_CHARS},}}\b",
+                          stop_words=sorted(ENGLISH_STOP_WORDS | CATALOGUE_FILLER), min_df=2, max_df=FILLER_SHARE)
+    try:
+        presence = vec.fit_transform(texts).tocsr().astype(np.float64)
+        terms = vec.get_feature_names_out()
+    except ValueError:  # no term in two items, or every term is filler: no keywords
+        presence, terms = sp.csr_matrix((len(texts), 0)), np.array([], dtype=object)
+    category_of = np.full(len(items), -1, dtype=np.int64)
+    categories = np.array([], dtype=object)
+    if "category" in items.columns:
+        text = _as_text(items["category"])
+        known = (text != "").to_numpy()
+        if known.any():
+            categories, category_of[known] = np.unique(text[known].to_numpy().astype(str), return_inverse=True)
+    return _Vocabulary(terms, presence, categories, category_of)
+
+
+def _stem(word: str) -> str:
+    """A crude singular ("pockets" -> "pocket", "dresses" -> "dress"), to skip near-repeats."""
+    if word.endswith(("sses", "shes", "ches", "xes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith("ss") and len(word) > MIN_TERM_CHARS:
+        return word[:-1]
+    return word
+
+
+class _Describer:
+    """Lift of each term and category of a group's histories against those of every user."""
+
+    def __init__(self, items: pd.DataFrame, history: sp.csr_matrix, users: np.ndarray) -> None:
+        self.vocab = _vocabulary(items)
+        self.history = history.tocsr()
+        base = np.asarray(self.history[np.asarray(users, dtype=np.int64)].sum(axis=0), dtype=np.float64).ravel()
+        self.base_terms = self._shares(base @ self.vocab.presence, base)
+        self.base_categories = self._shares(self._by_category(base), base)
+
+    @staticmethod
+    def _shares(amounts: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        return np.asarray(amounts, dtype=np.float64).ravel() / max(float(weight.sum()), 1.0)
+
+    def _by_category(self, weight: np.ndarray) -> np.ndarray:
+        known = self.vocab.category_of >= 0
+        return np.bincount(self.vocab.category_of[known], weights=weight[known], minlength=len(self.vocab.categories))
+
+    @staticmethod
+    def _over_indexed(share: np.ndarray, base: np.ndarray, support: np.ndarray, min_support: float) -> np.ndarray:
+        """Positions with lift of at least ``MIN_LIFT`` and enough support, best first (see :func:`describe_groups`)."""
+        lift = np.where(base > 0, share / np.maximum(base, 1e-12), 0.0)
+        ok = np.flatnonzero((lift >= MIN_LIFT) & (support >= min_support))
+        score = share[ok] * np.log(lift[ok])
+        return ok[np.lexsort((-lift[ok], -score))]
+
+    def rank(self, members: np.ndarray) -> tuple[list[str], list[str]]:
+        """(every over-indexed keyword, every over-indexed category) of a group, best first.
+
+        A keyword whose singular repeats a better one's is left out. Without any over-indexed
+        category, the members' most bought categories stand in.
+        """
+        members = np.asarray(members, dtype=np.int64)
+        hist = self.history[members]
+        weight = np.asarray(hist.sum(axis=0), dtype=np.float64).ravel()
+        if weight.sum() <= 0:
+            return [], []
+        min_support = max(float(MIN_SUPPORT_USERS), MIN_SUPPORT * len(members))
+        keywords: list[str] = []
+        if len(self.vocab.terms):
+            per_user = hist @ self.vocab.presence
+            share = self._shares(per_user.sum(axis=0), weight)
+            support = np.asarray((per_user > 0).sum(axis=0)).ravel()
+            seen: set[str] = set()
+            for t in self._over_indexed(share, self.base_terms, support, min_support):
+                word = str(self.vocab.terms[t])
+                if _stem(word) not in seen:
+                    seen.add(_stem(word))
+                    keywords.append(word)
+        categories: list[str] = []
+        if len(self.vocab.categories):
+            codes = self.vocab.category_of
+            rows, cols = hist.nonzero()
+            known = codes[cols] >= 0
+            pairs = np.unique(rows[known] * len(self.vocab.categories) + codes[cols[known]])
+            support = np.bincount(pairs % len(self.vocab.categories), minlength=len(self.vocab.categories))
+            share = self._shares(self._by_category(weight), weight)
+            order = self._over_indexed(share, self.base_categories, support, min_support)
+            if not len(order):
+                order = np.lexsort((np.arange(len(share)), -share))
+                order = order[share[order] > 0]
+            categories = [str(self.vocab.categories[c]) for c in order]
+        return keywords, categories
+
+
+def _name_candidates(keywords: list[str], categories: list[str]) -> list[tuple[str, frozenset, frozenset]]:
+    """(name, its categories, all it says) in order of preference: the best category and keyword pairs first.
+
+    Later candidates swap in lower-ranked keywords, then lower-ranked categories, so a group whose
+    best name is taken still gets a name of its own terms. A keyword inside a named category
+    ("sneaker" beside Sneakers) is skipped.
+    """
+    cats = categories[:NAME_CATEGORY_POOL]
+    pairs = sorted(combinations(range(len(cats)), min(2, len(cats))), key=lambda p: (sum(p), p))
+    out = []
+    for pair in pairs:
+        chosen = [cats[i] for i in pair]
+        words = [w for w in keywords if not any(_stem(w) in c.lower() for c in chosen)][:NAME_KEYWORD_POOL]
+        picks = sorted(combinations(range(len(words)), min(2, len(words))), key=lambda p: (sum(p), p))
+        head = " & ".join(chosen) if chosen else "Shoppers"
+        said = frozenset(c.lower() for c in chosen)
+        for pick in picks:
+            picked = [words[i] for i in pick]
+            out.append((f"{head}: {', '.join(picked)}" if picked else head, said, said | frozenset(picked)))
+    return out
+
+
+def _distinct_names(candidates: list[list[tuple[str, frozenset, frozenset]]]) -> list[str]:
+    """One name per group, no two alike: earlier groups (the larger) choose first.
+
+    A group takes its first candidate whose categories no earlier name has, so names differ at a
+    glance; failing that, its first candidate that says other categories or keywords than every
+    earlier name (in any order); failing that, its first candidate with a number, ``"… (2)"``.
+    """
+    heads: set[frozenset] = set()
+    said: set[frozenset] = set()
+    texts: set[str] = set()
+    names = []
+    for options in candidates:
+        options = options or [("Shoppers", frozenset(), frozenset({"shoppers"}))]
+        free = (next((o for o in options if o[1] not in heads and o[2] not in said and o[0] not in texts), None)
+                or next((o for o in options if o[2] not in said and o[0] not in texts), None))
+        if free is None:
+            n = 2
+            while f"{options[0][0]} ({n})" in texts:
+                n += 1
+            free = (f"{options[0][0]} ({n})", options[0][1], frozenset({f"{options[0][0]} ({n})"}))
+        heads.add(free[1])
+        said.add(free[2])
+        texts.add(free[0])
+        names.append(free[0])
+    return names
+
+
+def describe_groups(
+    items: pd.DataFrame,
+    history: sp.csr_matrix,
+    groups: list[np.ndarray],
+    users: np.ndarray | None = None,
+    n_keywords: int = N_KEYWORDS,
+    n_categories: int = N_CATEGORIES,
+) -> list[Description]:
+    """Keywords, categories and distinct names of groups of users, by what they buy more of than the shop.
+
+    Each item counts once per member who interacted with it. A category's share is the part of
+    the members' interactions in it, a keyword's the part whose item text holds it; the lift is
+    that share over the same share of every user's interactions. Only terms and categories with a
+    lift of at least ``MIN_LIFT`` that at least ``MIN_SUPPORT`` of the members (and
+    ``MIN_SUPPORT_USERS``) bought may describe a group, so neither the shop's best sellers nor one
+    odd purchase name it. They rank by share x ln(lift), their part of the Kullback-Leibler
+    divergence of the group's shares from the shop's: a term in half the members' purchases at
+    twice the shop's rate beats a title word in a tenth of them at five times. Terms are words of
+    ``MIN_TERM_CHARS`` or more letters of the item texts, without English stop words, field labels
+    (``colour:``), generic catalogue words (``CATALOGUE_FILLER``) and words in more than
+    ``FILLER_SHARE`` of the items.
+
+    Args:
+        items: the catalogue (text columns and ``category`` when present).
+        history: (n_users, I) binary matrix of training interactions.
+        groups: user indices of each group, in order of precedence (larger groups first: when two
+            groups' best names coincide, the earlier keeps it).
+        users: the users the shop-wide shares are computed over (default: every row of ``history``).
+        n_keywords: keywords returned per group.
+        n_categories: categories returned per group.
+
+    Returns:
+        One :class:`Description` per group, names distinct.
+    """
+    users = np.arange(history.shape[0]) if users is None else np.asarray(users, dtype=np.int64)
+    return _describe(_Describer(items, history, users), groups, n_keywords, n_categories)
+
+
+def _describe(describer: _Describer, groups: list[np.ndarray], n_keywords: int = N_KEYWORDS,
+              n_categories: int = N_CATEGORIES) -> list[Description]:
+    ranked = [describer.rank(members) if len(members) else ([], []) for members in groups]
+    names = _distinct_names([_name_candidates(keywords, cats) for keywords, cats in ranked])
+    return [Description(keywords[:n_keywords], cats[:n_categories], name) for (keywords, cats), name in zip(ranked, names)]
+
+
+def _describer(studio: Studio) -> _Describer:
+    return _Describer(studio.data.items, studio.history, studio.users)
 
 
 def describe_members(studio: Studio, members: np.ndarray, n_keywords: int = N_KEYWORDS, n_categories: int = N_CATEGORIES) -> tuple[list[str], list[str]]:
-    """Keywords and top categories of a group of users, from the items they interacted with.
-
-    Each item weighs the number of members who interacted with it. The group's term profile is the
-    weighted mean of the items' TF-IDF rows (idf over the catalogue, see :meth:`Studio.tfidf`);
-    keywords are the terms whose profile weight most exceeds that of all users' interactions
-    (weighted the same way), so terms every group buys do not name any group.
+    """Keywords and top categories of one group of users (see :func:`describe_groups`).
 
     Args:
         studio: the shared context.
@@ -266,39 +507,8 @@ def describe_members(studio: Studio, members: np.ndarray, n_keywords: int = N_KE
     Returns:
         (keywords, top categories), best first.
     """
-    members = np.asarray(members, dtype=np.int64)
-    weight = np.asarray(studio.history[members].sum(axis=0)).ravel()
-    keywords: list[str] = []
-    tfidf, terms = studio.tfidf()
-    if len(terms) and weight.sum() > 0:
-        base = studio.item_user_counts.astype(np.float64)
-        profile = np.asarray(tfidf.T @ weight).ravel() / weight.sum()
-        overall = np.asarray(tfidf.T @ base).ravel() / max(base.sum(), 1.0)
-        lift = profile - overall
-        order = np.argsort(-lift, kind="stable")[:n_keywords]
-        keywords = [str(terms[t]) for t in order if lift[t] > 0]
-    categories: list[str] = []
-    if "category" in studio.data.items.columns and weight.sum() > 0:
-        by_cat = pd.Series(weight, index=studio.data.items["category"].to_numpy()).groupby(level=0).sum()
-        by_cat = by_cat[by_cat > 0].sort_values(ascending=False, kind="stable")
-        categories = [str(c) for c in by_cat.index[:n_categories] if str(c)]
-    return keywords, categories
-
-
-def _learned_name(keywords: list[str], categories: list[str]) -> str:
-    cats = [c for c in categories[:2] if c]
-    words = [w for w in keywords if not any(w in c.lower() for c in cats)][:2]  # not "sneaker" beside Sneakers
-    head = " & ".join(cats) if cats else "Shoppers"
-    return f"{head}: {', '.join(words)}" if words else head
-
-
-def _unique_names(segments: list[Segment]) -> None:
-    seen: dict[str, int] = {}
-    for seg in segments:
-        n = seen.get(seg.name, 0) + 1
-        seen[seg.name] = n
-        if n > 1:
-            seg.name = f"{seg.name} ({n})"
+    found = _describe(_describer(studio), [members], n_keywords, n_categories)[0]
+    return found.keywords, found.top_categories
 
 
 def _centroid(studio: Studio, members: np.ndarray) -> np.ndarray:
@@ -360,6 +570,11 @@ def learned_segments(
     Returns:
         The :class:`Segmentation`, segments largest first with ids ``<method>-1`` ...
     """
+    return _learned(studio, method, k, k_range, space, random_state, None)
+
+
+def _learned(studio: Studio, method: str, k: int | None, k_range: tuple[int, int], space: str, random_state: int,
+             describer: _Describer | None) -> Segmentation:
     feats = user_features(studio, space)
     labels, k_used, criterion, scores = cluster_users(feats, method, k, k_range, random_state)
     sizes = np.bincount(labels, minlength=k_used)
@@ -367,14 +582,11 @@ def learned_segments(
     relabel = np.empty(k_used, dtype=np.int64)
     relabel[order] = np.arange(k_used)
     labels = relabel[labels]
-    segments = []
-    for j in range(k_used):
-        members = studio.users[labels == j]
-        if len(members) == 0:
-            continue
-        keywords, cats = describe_members(studio, members)
-        segments.append(Segment(f"{method}-{j + 1}", _learned_name(keywords, cats), "learned", members, keywords, cats, _centroid(studio, members)))
-    _unique_names(segments)
+    groups = [(j, studio.users[labels == j]) for j in range(k_used)]
+    groups = [(j, members) for j, members in groups if len(members)]
+    found = _describe(describer or _describer(studio), [members for _, members in groups])
+    segments = [Segment(f"{method}-{j + 1}", d.name, "learned", members, d.keywords, d.top_categories, _centroid(studio, members))
+                for (j, members), d in zip(groups, found)]
     return Segmentation(segments, method, space, k_used, criterion, scores, labels)
 
 
@@ -469,44 +681,80 @@ def rule_segments(studio: Studio) -> list[Segment]:
     Returns:
         Every rule segment, small ones included (filter with :func:`visible_segments`).
     """
-    segments = []
-    for sid, name, rule, members in _attribute_rules(studio) + _behaviour_rules(studio):
-        members = np.unique(np.asarray(members, dtype=np.int64))
-        keywords, cats = describe_members(studio, members) if len(members) else ([], [])
-        centroid = _centroid(studio, members) if len(members) else None
-        segments.append(Segment(sid, name, "rule", members, keywords, cats, centroid, rule))
-    return segments
+    return _rules(studio, None)
 
 
-def find_segments(
+def _rules(studio: Studio, describer: _Describer | None) -> list[Segment]:
+    defined = [(sid, name, rule, np.unique(np.asarray(members, dtype=np.int64)))
+               for sid, name, rule, members in _attribute_rules(studio) + _behaviour_rules(studio)]
+    found = _describe(describer or _describer(studio), [members for *_, members in defined])
+    return [Segment(sid, name, "rule", members, d.keywords, d.top_categories, _centroid(studio, members) if len(members) else None, rule)
+            for (sid, name, rule, members), d in zip(defined, found)]
+
+
+@dataclass(frozen=True)
+class SegmentCatalogue:
+    """Every segment of one clustering: the learned ones, then the rule ones.
+
+    Attributes:
+        learned: the clustering, or None when it was not asked for.
+        rules: every rule segment, small ones included.
+        min_size: segments under this size are never shown.
+    """
+
+    learned: Segmentation | None
+    rules: list[Segment]
+    min_size: int = MIN_SEGMENT_SIZE
+
+    @property
+    def segments(self) -> list[Segment]:
+        """Learned segments (largest first), then rule segments, small ones included."""
+        return (self.learned.segments if self.learned is not None else []) + list(self.rules)
+
+    @property
+    def visible(self) -> list[Segment]:
+        """The segments that may be shown: learned then rule, at least ``min_size`` members."""
+        return visible_segments(self.segments, self.min_size)
+
+    def get(self, key: str) -> Segment:
+        """A segment by id or name (case-insensitive), refused when under the minimum size (see :func:`get_segment`)."""
+        return get_segment(self.segments, key, self.min_size)
+
+
+def segment_catalogue(
     studio: Studio,
     method: str = "kmeans",
     k: int | None = None,
+    *,
     k_range: tuple[int, int] = K_RANGE,
     space: str = "profile",
+    learned: bool = True,
     rules: bool = True,
     min_size: int = MIN_SEGMENT_SIZE,
     random_state: int = SEED,
-) -> list[Segment]:
-    """Learned segments, then rule segments, without those under the minimum size.
+) -> SegmentCatalogue:
+    """The segments a page can be built for: learned segments, then rule segments.
+
+    The one place the list of segments is put together (command line, dashboard, benchmarks).
+    Item texts are read once for the names and keywords of both kinds.
 
     Args:
         studio: the shared context.
         method: clustering method (``"kmeans"`` or ``"gmm"``).
-        k: number of learned segments, or None to choose it.
+        k: number of learned segments, or None to choose it within ``k_range``.
         k_range: inclusive range of k searched.
         space: user representation clustered (:func:`user_features`).
-        rules: also return rule segments.
-        min_size: segments with fewer members are left out.
+        learned: cluster the users (False: rule segments only, e.g. to look up a ``rule:`` id fast).
+        rules: also build the rule segments.
+        min_size: segments with fewer members are never shown nor returned by ``get``.
         random_state: seeds the clustering.
 
     Returns:
-        The segments that may be shown.
+        The :class:`SegmentCatalogue`; its ``visible`` list is what may be shown.
     """
-    segments = learned_segments(studio, method, k, k_range, space, random_state).segments
-    if rules:
-        segments = segments + rule_segments(studio)
-    return visible_segments(segments, min_size)
+    describer = _describer(studio)
+    found = _learned(studio, method, k, k_range, space, random_state, describer) if learned else None
+    return SegmentCatalogue(found, _rules(studio, describer) if rules else [], min_size)
 
 
 def visible_segments(segments: list[Segment], min_size: int = MIN_SEGMENT_SIZE) -> list[Segment]:

@@ -57,3 +57,12 @@ def test_data_roots_bound_what_the_app_may_open(tmp_path: Path) -> None:
     assert extra == [(tmp_path / "a").resolve(), (tmp_path / "b").resolve()]
     assert max_train_minutes({}) == 30 and max_train_minutes({"HOMEPAGE_MAX_TRAIN_MINUTES": "240"}) == 240
     assert max_train_minutes({"HOMEPAGE_MAX_TRAIN_MINUTES": "lots"}) == 30 and max_train_minutes({"HOMEPAGE_MAX_TRAIN_MINUTES": "nan"}) == 30
+
+
+def test_the_app_config_keeps_the_server_private_and_quiet() -> None:
+    import tomllib
+
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["address"] == "127.0.0.1"  # `streamlit run` from the project stays on this machine too
+    assert config["client"]["showErrorDetails"] == "none"  # no traceback or server path in the browser
+    assert config["server"]["maxUploadSize"] <= 200

@@ -11,7 +11,7 @@ from browser_util import CHROMIUM, errors_on, launch, page_signature, settings_s
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 SLIDER = ".st-key-home_diversity input[type='range']"  # the slider thumb's keyboard input
 
 

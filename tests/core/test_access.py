@@ -62,7 +62,7 @@ def test_data_roots_bound_what_the_app_may_open(tmp_path: Path) -> None:
 def test_the_app_config_keeps_the_server_private_and_quiet() -> None:
     import tomllib
 
-    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    config = tomllib.loads((Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml").read_text())
     assert config["server"]["address"] == "127.0.0.1"  # `streamlit run` from the project stays on this machine too
     assert config["client"]["showErrorDetails"] == "none"  # no traceback or server path in the browser
     assert config["server"]["maxUploadSize"] <= 200

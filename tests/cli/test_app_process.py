@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from browser_util import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _answers(port: int) -> bool:

@@ -13,7 +13,7 @@ from conftest import DEMO_MODEL
 from dashboard.cards import PLACEHOLDER_SRC, CardView, RowView, card_html, page_html
 from dashboard.thumbs import encode_thumbnail
 
-APP = Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py"
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "streamlit_app.py"
 TIMEOUT = 180  # seconds per script run: the first run loads the model, encodes texts and builds segments
 XSS = "<img src=x onerror=alert(1)>"
 

@@ -12,7 +12,7 @@ from engine.data.tables import load_dataset
 from engine.core.errors import DataError
 from engine.data.importers import IMPORTERS, import_beauty, import_csv, import_hm, import_movielens
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def test_registry_names_every_importer() -> None:

@@ -12,7 +12,7 @@ from conftest import SHARED, needs_shared
 
 from engine.models.baselines import BASELINES, EASE, ItemKNN, Popularity, RecentPopularity, Recommender, Transition, make_baseline
 from engine.data.tables import load_dataset, write_dataset
-from engine.evaluation.heldout import EvalContext, evaluate_model, markdown_table, report, evaluate_on_split
+from engine.evaluation.heldout import evaluate_model, evaluate_on_split, markdown_table, report
 from engine.core.jsonio import write_json
 from engine.data.splits import FitData, leave_one_out, make_split
 from engine.models.topk import mask_rows, top_k

@@ -43,6 +43,7 @@ if str(ROOT / "benchmarks") not in sys.path:
 from engine.models.baselines import BASELINES, EASE  # noqa: E402
 from engine.data.tables import Dataset, load_dataset  # noqa: E402
 from engine.evaluation.heldout import evaluate_model, markdown_table, report, evaluate_on_split  # noqa: E402
+from engine.core.files import atomic_write_text  # noqa: E402
 from engine.core.jsonio import write_json  # noqa: E402
 from engine.data.splits import make_split  # noqa: E402
 from meta import run_finished, run_started  # noqa: E402
@@ -285,10 +286,7 @@ def write_markdown(path: Path, runs: list[Run], results: dict[str, dict], argv: 
             parts.append(section(run, results[run.name]))
     parts += ["## Comparison with the reference numbers (../shared/data/README.md)", "", comparison_markdown(results)]
     text = "\n".join(parts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    atomic_write_text(path, text)
     return text
 
 

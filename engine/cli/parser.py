@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path)
     add_split_args(p)
     p.add_argument("--json", type=Path, help="write the results here")
-    p.add_argument("--models", type=baseline_names, help="comma-separated subset of popularity,recent_popularity,item_knn,ease,transition")
+    p.add_argument("--models", type=baseline_names, help="comma-separated subset of popularity,recent_popularity,item_knn,ease,transition,rebuy")
     p.add_argument("--no-ild", action="store_true", help="skip encoding item text for intra-list diversity")
     p.add_argument("--encoding", default="utf-8")
     p.set_defaults(func=cmd_baselines)

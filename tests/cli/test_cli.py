@@ -11,7 +11,7 @@ from conftest import SHARED, needs_shared
 
 from engine.cli.parser import main
 
-NAMES = ["popularity", "recent_popularity", "item_knn", "ease", "transition"]
+NAMES = ["popularity", "recent_popularity", "item_knn", "ease", "transition", "rebuy"]
 
 
 def test_baselines_writes_json_and_prints_table(tiny_dir: Path, tmp_path: Path, capsys) -> None:

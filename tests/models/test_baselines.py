@@ -19,7 +19,7 @@ from engine.models.topk import mask_rows, top_k
 
 MODEL_KEYS = {"ndcg@10", "recall@10", "hr@10", "map@12", "coverage@10", "tail_share@10", "novelty@10", "ild@10", "gini@10", "fit_seconds"}
 TOP_KEYS = {"dataset", "protocol", "k", "n_users", "n_items", "models"}
-NAMES = {"popularity", "recent_popularity", "item_knn", "ease", "transition"}
+NAMES = {"popularity", "recent_popularity", "item_knn", "ease", "transition", "rebuy"}
 
 
 def fit_data(rows: list[tuple[int, int, int]], n_users: int, n_items: int) -> FitData:
@@ -362,3 +362,23 @@ def test_beauty_popularity_matches_reference(tmp_path: Path) -> None:
     res = models["popularity"]
     for key, ref in (("ndcg@10", 0.0061), ("hr@10", 0.0135), ("map@12", 0.0041)):
         assert abs(res[key] - ref) <= 0.1 * ref, (key, res[key], ref)
+
+
+def test_rebuy_ranks_the_users_own_items_first_then_popularity() -> None:
+    from engine.models.baselines import Rebuy
+
+    rows = [
+        (0, 1, 0), (0, 2, 1), (0, 1, 2), (0, 3, 3),  # user 0: item 1 twice, then 3 last
+        (1, 4, 4), (2, 4, 5), (3, 4, 6), (3, 0, 7), (2, 0, 8),  # 4 is the most popular, then 0
+    ]
+    data = fit_data(rows, 5, 6)
+    recent = Rebuy().fit(data)
+    items, scores = recent.rank(np.array([0]), 6, mask_history=False)
+    assert items[0].tolist() == [3, 1, 2, 4, 0, 5]  # latest first (3, then 1, then 2), then popularity
+    assert (scores[0, :3] >= 2).all() and (scores[0, 3:] < 1).all()
+    frequent = Rebuy(order="frequent").fit(data)
+    assert frequent.rank(np.array([0]), 3, mask_history=False)[0][0].tolist() == [1, 3, 2]  # twice, then the latest
+    assert recent.rank(np.array([0]), 3)[0][0].tolist() == [4, 0, 5]  # history masked: popularity
+    assert recent.rank(np.array([4]), 2, mask_history=False)[0][0].tolist() == [4, 0]  # no history: popularity
+    with pytest.raises(ValueError, match="order"):
+        Rebuy(order="oldest").fit(data)

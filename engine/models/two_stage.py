@@ -169,21 +169,21 @@ class TwoStage(Recommender):
 
     def pairs(self, users: np.ndarray) -> pd.DataFrame:
         """The candidate (user, item) pairs of ``users`` with every feature (one row each)."""
-        c, ctx = self.config, self.context_
+        c = self.config
         users = np.asarray(users, dtype=np.int64)
-        per_source: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        per_source: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for name, source in self.sources.items():
             scores = source.score(users).astype(np.float32, copy=True)
             if not c.keep_history:
                 mask_rows(scores, users, self.history_)
             items, _ = top_k(scores, min(c.per_source, self.n_items_))
-            per_source[name] = (scores, items, None)
+            per_source[name] = (scores, items)  # (U, I) scores, (U, K) top items
         cand = [np.unique(np.concatenate([per_source[n][1][r] for n in self.sources])) for r in range(len(users))]
         user_col = np.repeat(users, [len(x) for x in cand])
         item_col = np.concatenate(cand) if cand else np.zeros(0, dtype=np.int64)
         row_col = np.repeat(np.arange(len(users)), [len(x) for x in cand])
         frame = pd.DataFrame({"user": user_col, "item": item_col})
-        for name, (scores, items, _) in per_source.items():
+        for name, (scores, items) in per_source.items():
             rank = np.full(scores.shape, c.per_source + 1, dtype=np.float32)
             np.put_along_axis(rank, items, np.arange(1, items.shape[1] + 1, dtype=np.float32)[None, :].repeat(len(users), 0), axis=1)
             frame[f"{name}_score"] = np.nan_to_num(scores[row_col, item_col], neginf=-1e9)

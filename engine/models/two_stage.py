@@ -56,6 +56,7 @@ class TwoStageConfig:
     early_stopping: int = 30  # rounds without NDCG@10 gain on the held-out users before stopping
     holdout_share: float = 0.2  # validation users set aside for early stopping
     max_train_users: int = 20_000  # validation users sampled for training pairs at most
+    base_source: str | None = None  # whose scores (z-scored per user) the trees correct; None: the first source
     seed: int = 42
 
     def __post_init__(self):
@@ -120,6 +121,8 @@ class TwoStage(Recommender):
         import lightgbm
 
         c = self.config
+        if c.base_source is not None and c.base_source not in self.sources:
+            raise ValueError(f"base_source {c.base_source!r} is not one of the sources {sorted(self.sources)}")
         self.fit(split.fit_data("valid"))
         users, targets = split.targets("valid")
         rng = np.random.default_rng(c.seed)
@@ -145,8 +148,12 @@ class TwoStage(Recommender):
         kwargs = {}
         if len(hold):
             kwargs = {"eval_X": (hold[self.feature_names],), "eval_y": (hold["label"],), "eval_group": [hold.groupby("user", sort=False).size().to_numpy()],
+                      "eval_init_score": [self._base_margin(hold)],
                       "eval_at": [10], "callbacks": [lightgbm.early_stopping(c.early_stopping, verbose=False)]}
-        self.ranker_.fit(train[self.feature_names], train["label"], group=train.groupby("user", sort=False).size().to_numpy(), **kwargs)
+        # The trees learn a correction of the base source's ranking (its per-user z-scores are the
+        # starting margin), so a weak ensemble cannot rank worse than stage 1 by coarse leaves.
+        self.ranker_.fit(train[self.feature_names], train["label"], group=train.groupby("user", sort=False).size().to_numpy(),
+                         init_score=self._base_margin(train), **kwargs)
         self.training_pairs_ = len(frame)
         return self
 
@@ -160,12 +167,20 @@ class TwoStage(Recommender):
         frame = self.pairs(users)
         if frame.empty:
             return out
-        predicted = self.ranker_.predict(frame[self.feature_names])
+        predicted = self.ranker_.predict(frame[self.feature_names]) + self._base_margin(frame)
         predicted = predicted - predicted.min() + 2.0  # every candidate above every non-candidate
         row_of = {int(u): r for r, u in enumerate(users)}
         rows = np.array([row_of[int(u)] for u in frame["user"].to_numpy()])
         out[rows, frame["item"].to_numpy()] = predicted.astype(np.float32)
         return out
+
+    def _base_margin(self, frame: pd.DataFrame) -> np.ndarray:
+        """The base source's scores standardised within each user's candidates."""
+        name = self.config.base_source or next(iter(self.sources))
+        scores = frame[f"{name}_score"].astype(np.float64)
+        grouped = scores.groupby(frame["user"].to_numpy())
+        std = grouped.transform("std").fillna(0.0).to_numpy()
+        return ((scores - grouped.transform("mean")).to_numpy() / np.where(std > 0, std, 1.0))
 
     def pairs(self, users: np.ndarray) -> pd.DataFrame:
         """The candidate (user, item) pairs of ``users`` with every feature (one row each)."""

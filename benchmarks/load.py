@@ -25,7 +25,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-sys.path.insert(0, str(ROOT))
 
 from browser_util import CARD_IMAGES_LOADED, CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
 from dashboard import model_env  # noqa: E402  (benchmarks/dashboard.py)

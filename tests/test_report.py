@@ -172,3 +172,23 @@ def test_meta_records_command_date_and_machine() -> None:
     done = meta.run_finished(started)
     assert "load_1min_end" in done["machine"] and "load_1min_end" not in started["machine"]
     assert done["finished"] >= done["date"]
+
+
+def test_readme_block_and_load_section(out_dir: Path, tmp_path: Path) -> None:
+    runs = [{"sessions": n, "seconds": 120.0, "moves": 30 * n, "redraw_ms_p50": 150.0 * n, "redraw_ms_p95": 400.0 * n,
+             "redraw_ms_max": 900.0, "first_page_s_max": 9.5, "timeouts": 0, "errors_on_pages": 0, "server_peak_rss_mb": 1100.0}
+            for n in (1, 20)]
+    (out_dir / "load.json").write_text(json.dumps({**_meta("load", ".venv/bin/python benchmarks/load.py"), "data": "demo", "runs": runs}))
+    results = report.load_results(out_dir)
+    text = report.render(results)
+    assert "| 20 | 600 | 3000.0 ms | 8000.0 ms |" in text and "`.venv/bin/python benchmarks/load.py`" in text
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{report.README_START}\nold numbers\n{report.README_END}\nafter\n")
+    report.write_readme_block(results, readme)
+    written = readme.read_text()
+    assert written.startswith("intro\n") and written.endswith(f"{report.README_END}\nafter\n") and "old numbers" not in written
+    assert "| beauty | 0.0463" in written or "| beauty |" in written
+    assert "20 concurrent sessions: slider redraw p95 8000.0 ms" in written
+    readme.write_text("no markers")
+    with pytest.raises(report.ReportError, match="markers"):
+        report.write_readme_block(results, readme)

@@ -7,13 +7,13 @@ starts `streamlit run` on a free 127.0.0.1 port, opens the homepage in Debian's 
 Playwright, waits for the first full page, then presses the right arrow on the diversity slider
 `--moves` times. One move's time runs from the key press until the page's settings stamp shows the
 new value and every product picture on the page has decoded. It prints the median (the issue's
-bar: under 300 ms) with min and max, and writes benchmarks/out/dashboard.json.
+bar: under 300 ms) with min and max, and writes benchmarks/out/dashboard.json (the run's command, date and machine, and
+one entry per data set under ``runs``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -21,8 +21,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))
 
 from browser_util import CARD_IMAGES_LOADED, launch, settings_stamp, streamlit_server, wait_for_homepage  # noqa: E402
+from meta import run_finished, run_started  # noqa: E402
+
+from engine.core.jsonio import write_json  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out"
 SLIDER = ".st-key-home_diversity input[type='range']"
@@ -82,6 +87,15 @@ def measure(data_dir: Path, moves: int, env: dict[str, str]) -> dict:
     }
 
 
+def markdown_table(runs: list[dict]) -> str:
+    """The markdown table of the redraw times, one row per data set (the ``runs`` of dashboard.json)."""
+    lines = ["| data | median redraw | range | slider moves | first load | product images on the page |", "|---|---|---|---|---|---|"]
+    for res in runs:
+        lines.append(f"| {res['data']} | {res['median_ms']:.0f} ms | {res['min_ms']:.0f}–{res['max_ms']:.0f} ms | {res['moves']} | "
+                     f"{res['first_load_s']:.1f} s | {res['images']} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "demo")
@@ -95,6 +109,7 @@ def main() -> int:
     hm = OUT / "data" / "hm"
     if not args.no_hm and hm.is_dir() and model_env(hm) is not None:
         runs.append(hm.resolve())
+    started = run_started("dashboard")
     results = []
     for data_dir in runs:
         env = model_env(data_dir)
@@ -107,7 +122,7 @@ def main() -> int:
         print(f"{res['data']}: slider move -> redraw median {res['median_ms']:.0f} ms (min {res['min_ms']:.0f}, max {res['max_ms']:.0f}; "
               f"{verdict} the 300 ms bar), first load {res['first_load_s']:.1f} s, {res['images']} pictures; {res['engine']}")
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "dashboard.json").write_text(json.dumps(results, indent=2))
+    write_json({**run_finished(started), "runs": results}, OUT / "dashboard.json")
     print(f"wrote {OUT / 'dashboard.json'}")
     return 0 if results else 1
 

@@ -16,7 +16,7 @@ _PLACEHOLDER_SVG = (
     "<path d='M82 86V70a18 18 0 0 1 36 0v16' fill='none' stroke='#a6adb8' stroke-width='6' stroke-linecap='round'/>"
     "</svg>"
 )
-_OWN_THUMB = re.compile(r"^/app/static/thumbs/[0-9a-f]{32}\.jpg$")
+_OWN_THUMB = re.compile(r"^/app/static/thumbs/[0-9a-f]{32}\.(jpg|png)$")
 PLACEHOLDER_SRC = "data:image/svg+xml;base64," + base64.b64encode(_PLACEHOLDER_SVG.encode()).decode()
 
 BADGE_LABELS = {"new": "New", "long_tail": "Hidden gem", "long-tail": "Hidden gem", "tail": "Hidden gem", "pinned": "Pinned", "boosted": "Boosted"}
@@ -100,7 +100,7 @@ def format_price(price: float | None) -> str:
 
 
 def _safe_src(src: str) -> str:
-    """Only data:image URIs and the app's own thumbnails (``/app/static/thumbs/<hash>.jpg``) reach
+    """Only data:image URIs and the app's own thumbnails (``/app/static/thumbs/<hash>.jpg`` or ``.png``) reach
     an <img>: the page never links other files of the server or outside hosts."""
     if not isinstance(src, str):
         return PLACEHOLDER_SRC

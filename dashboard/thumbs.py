@@ -16,14 +16,16 @@ PASS_THROUGH_BYTES = 48_000  # small PNG/JPEG/WEBP files go to the page as they 
 _MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "thumbs"  # served at /app/static/thumbs/
 STATIC_URL = "/app/static/thumbs/"
+STATIC_FORMATS = {"JPEG": ".jpg", "PNG": ".png"}  # passed through as they are; small drawings stay PNG
 
 
-def thumbnail_bytes(path: Path | None, jpeg_only: bool = False) -> tuple[bytes, str] | None:
+def thumbnail_bytes(path: Path | None, static: bool = False) -> tuple[bytes, str] | None:
     """A picture file shrunk for a card: (bytes, MIME type); None when missing or unreadable.
 
     Args:
         path: an image file already resolved inside the data directory (``Dataset.image_path``).
-        jpeg_only: always JPEG (what static serving hands out with the right type).
+        static: for static serving: only JPEG and PNG pass through as they are (the types it hands
+            out by extension); others become JPEG.
     """
     if path is None:
         return None
@@ -34,7 +36,7 @@ def thumbnail_bytes(path: Path | None, jpeg_only: bool = False) -> tuple[bytes, 
         with Image.open(io.BytesIO(raw)) as probe:
             fmt = probe.format
             probe.verify()  # catches truncated and corrupted files
-        if fmt in _MIME and len(raw) <= PASS_THROUGH_BYTES and (fmt == "JPEG" or not jpeg_only):
+        if fmt in _MIME and len(raw) <= PASS_THROUGH_BYTES and (fmt in STATIC_FORMATS or not static):
             return raw, _MIME[fmt]
         with Image.open(io.BytesIO(raw)) as image:
             image.thumbnail((MAX_SIDE, MAX_SIDE))
@@ -57,19 +59,21 @@ def encode_thumbnail(path: Path | None) -> str | None:
 
 
 def static_thumbnail(path: Path | None, static_dir: Path = STATIC_DIR) -> str | None:
-    """A picture file as a JPEG under the static folder, named by a hash of the file's path, size
-    and time (so an edited picture gets a new name); returns its URL, or None when unreadable."""
+    """A picture file as a JPEG or PNG under the static folder, named by a hash of the file's path,
+    size and time (so an edited picture gets a new name); returns its URL, or None when unreadable."""
     if path is None:
         return None
     try:
         stat = Path(path).stat()
     except OSError:
         return None
-    name = hashlib.sha256(f"{Path(path).resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:32] + ".jpg"
-    target = static_dir / name
-    if not target.exists():
-        found = thumbnail_bytes(path, jpeg_only=True)
-        if found is None:
-            return None
-        atomic_write_bytes(target, found[0])
+    stem = hashlib.sha256(f"{Path(path).resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:32]
+    for suffix in STATIC_FORMATS.values():
+        if (static_dir / f"{stem}{suffix}").exists():
+            return f"{STATIC_URL}{stem}{suffix}"
+    found = thumbnail_bytes(path, static=True)
+    if found is None:
+        return None
+    name = stem + (".png" if found[1] == "image/png" else ".jpg")
+    atomic_write_bytes(static_dir / name, found[0])
     return STATIC_URL + name

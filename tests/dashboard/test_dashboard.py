@@ -63,19 +63,22 @@ def test_card_only_shows_data_uris_and_its_own_thumbnails() -> None:
     assert f'src="{own}"' in card_html(CardView(item_id="1", title="t", image_src=own))
 
 
-def test_static_thumbnails_are_shrunk_jpegs_named_by_a_hash(tmp_path: Path) -> None:
+def test_static_thumbnails_are_shrunk_and_named_by_a_hash(tmp_path: Path) -> None:
+    import numpy as np
     from PIL import Image
 
     from dashboard.thumbs import STATIC_URL, static_thumbnail
 
-    picture = tmp_path / "big.png"
-    Image.new("RGBA", (1200, 900), (200, 30, 30, 128)).save(picture)
-    url = static_thumbnail(picture, tmp_path / "static")
-    assert url.startswith(STATIC_URL) and str(tmp_path) not in url
-    (written,) = (tmp_path / "static").iterdir()
-    with Image.open(written) as image:
+    big = tmp_path / "big.png"  # noisy, so well over the pass-through size: shrunk to a JPEG
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (900, 1200, 4), dtype=np.uint8), "RGBA").save(big)
+    url = static_thumbnail(big, tmp_path / "static")
+    assert url.startswith(STATIC_URL) and url.endswith(".jpg") and str(tmp_path) not in url
+    with Image.open(tmp_path / "static" / url.rsplit("/", 1)[1]) as image:
         assert image.format == "JPEG" and max(image.size) <= 320
-    assert static_thumbnail(picture, tmp_path / "static") == url  # the same file, the same name
+    assert static_thumbnail(big, tmp_path / "static") == url  # the same file, the same name
+    small = tmp_path / "small.png"  # a small drawing goes out as it is
+    Image.new("RGB", (200, 200), (200, 30, 30)).save(small)
+    assert static_thumbnail(small, tmp_path / "static").endswith(".png")
     assert static_thumbnail(tmp_path / "missing.png", tmp_path / "static") is None
 
 
@@ -298,7 +301,7 @@ def test_homepage_draws_the_segment_page_and_the_slider_changes_the_metrics(trai
     no_errors(at)
     shown = items_shown(at)
     assert len(shown) >= 30
-    pictures = re.findall(r'<img src="(/app/static/thumbs/[0-9a-f]{32}\.jpg|data:image/png;base64,)', html_of(at))
+    pictures = re.findall(r'<img src="(/app/static/thumbs/[0-9a-f]{32}\.(?:jpg|png)|data:image/png;base64,)', html_of(at))
     assert len(pictures) >= 30  # the app's own thumbnails (static serving on, as configured) or data: URIs
     before = metric_values(at)
     assert set(before) >= {"NDCG@10", "Recall@10", "Long-tail share@10", "Diversity (ILD@10)"}

@@ -6,7 +6,7 @@ Run from the project root::
 
 Each real data set is imported with the project's importers into ``OUT/data/<name>`` (skipped when
 that directory already holds a data set; ``--reimport`` forces it), the demo store is read from
-``data/demo`` (generated with engine.demo.generate_demo when missing). Every run tunes, fits and
+``data/demo`` (generated with engine.data.demo_store.generate_demo when missing). Every run tunes, fits and
 evaluates the baselines with engine.evaluation.heldout.evaluate_on_split, writes ``OUT/<run>.json`` (the report of
 ``homepage baselines --json``) and one table per run into ``OUT/baselines.md``, followed by a
 comparison with the reference numbers of ``../shared/data/README.md``.
@@ -156,7 +156,7 @@ def prepare(dataset: str, data_root: Path, reimport: bool) -> Path | None:
 
 
 def item_vectors(data: Dataset, enabled: bool):
-    """Text vectors for ILD (as engine.cli.ild_text_vectors), None where items have no real text."""
+    """Text vectors for ILD (as engine.cli.common.ild_text_vectors), None where items have no real text."""
     if not enabled or not data.has_text():
         return None
     from engine.models.text_encoder import cached_item_vectors

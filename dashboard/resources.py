@@ -363,9 +363,8 @@ def _thumbnail(dkey: str, item_index: int, static: bool) -> str | None:
 
 
 def thumbnail(data_dir: str, item_index: int) -> str | None:
-    """An item's picture for its card (files inside the data directory only), or None: a URL of the
-    app's static thumbnails, which browsers cache across redraws, where static serving is on (as
-    the project's config sets it), else a data: URI."""
+    """An item's picture for its card (files inside the data directory only), or None: a data: URI
+    (the project's config), or a URL of the app's static thumbnails where static serving is on."""
     return _thumbnail(data_key(data_dir), int(item_index), bool(st.get_option("server.enableStaticServing")))
 
 

@@ -302,7 +302,7 @@ def test_homepage_draws_the_segment_page_and_the_slider_changes_the_metrics(trai
     shown = items_shown(at)
     assert len(shown) >= 30
     pictures = re.findall(r'<img src="(/app/static/thumbs/[0-9a-f]{32}\.(?:jpg|png)|data:image/png;base64,)', html_of(at))
-    assert len(pictures) >= 30  # the app's own thumbnails (static serving on, as configured) or data: URIs
+    assert len(pictures) >= 30  # data: URIs (as configured) or the app's own thumbnails
     before = metric_values(at)
     assert set(before) >= {"NDCG@10", "Recall@10", "Long-tail share@10", "Diversity (ILD@10)"}
     at.sidebar.slider(key="home_diversity").set_value(0.8).run()

@@ -108,7 +108,6 @@ def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "
     out["inference_seconds_1000_users"] = speed
     model.save_pretrained(out_dir / "models" / name, data, {"protocol": protocol, "test_days": days, "metrics": models["finetuned"]})
     best_base = max(BASELINES, key=lambda n: models[n]["ndcg@10"])
-    ft = models["finetuned"]
     # Paired bootstrap over the same test users: finetuned minus the best baseline, per metric.
     paired = {key: paired_bootstrap_ci(base_users[best_base][key], ft_users[key]) for key in PAIRED_KEYS}
     out["paired_vs_best_baseline"] = {"baseline": best_base, **{k: {"diff": d, "ci95": [lo, hi]} for k, (d, lo, hi) in paired.items()}}

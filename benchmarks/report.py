@@ -193,29 +193,27 @@ def baselines_part(results: dict[str, dict]) -> list[str]:
     return parts
 
 
-def ranker_part(results: dict[str, dict]) -> list[str]:
-    """The fine-tuned ranker per data set: its table, the paired differences and Beauty's published numbers."""
-    parts = ["## Fine-tuned ranker (`benchmarks/ranker.py`)", ""]
-    for name in ranker.RUNS:
-        result = results.get(f"ranker_{name}")
+def _per_run_part(kind: str, heading: str, module, results: dict[str, dict]) -> list[str]:
+    """One section per run of ``module.RUNS`` from ``<kind>_<run>.json``, formatted by ``module.section``."""
+    parts = [heading, ""]
+    for name in module.RUNS:
+        result = results.get(f"{kind}_{name}")
         if result is None:
-            parts += [f"### {name}", "", f"No result file yet: run `.venv/bin/python benchmarks/ranker.py --datasets {name}`.", ""]
+            parts += [f"### {name}", "", f"No result file yet: run `.venv/bin/python benchmarks/{kind}.py --datasets {name}`.", ""]
             continue
         result.setdefault("run", name)
-        parts += [_under_heading(_render("ranker", result, lambda: ranker.section(result)), result)]
+        parts += [_under_heading(_render(kind, result, lambda: module.section(result)), result)]
     return parts
+
+
+def ranker_part(results: dict[str, dict]) -> list[str]:
+    """The fine-tuned ranker per data set: its table, the paired differences and Beauty's published numbers."""
+    return _per_run_part("ranker", "## Fine-tuned ranker (`benchmarks/ranker.py`)", ranker, results)
 
 
 def layouts_part(results: dict[str, dict]) -> list[str]:
     """Segments, re-ranking and layout timings and frontiers per data set."""
-    parts = ["## Segments, re-ranking and layouts (`benchmarks/layouts.py`)", ""]
-    for name in layouts.RUNS:
-        result = results.get(f"layouts_{name}")
-        if result is None:
-            parts += [f"### {name}", "", f"No result file yet: run `.venv/bin/python benchmarks/layouts.py --datasets {name}`.", ""]
-            continue
-        parts += [_under_heading(_render("layouts", result, lambda: layouts.section(result)), result)]
-    return parts
+    return _per_run_part("layouts", "## Segments, re-ranking and layouts (`benchmarks/layouts.py`)", layouts, results)
 
 
 def dashboard_part(results: dict[str, dict]) -> list[str]:

@@ -99,10 +99,13 @@ ENCODINGS = {"utf-8": "UTF-8", "cp1252": "Windows / Excel (cp1252)", "latin-1": 
 
 def _as_utf8(raw: bytes, encoding: str, filename: str) -> bytes:
     """A CSV upload's bytes re-encoded as UTF-8 (what the data directory keeps)."""
+    from engine.data.tables import undecodable_at
+
+    read_as = "utf-8-sig" if encoding == "utf-8" else encoding
     try:
-        return raw.decode("utf-8-sig" if encoding == "utf-8" else encoding).encode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
+        return raw.decode(read_as).encode("utf-8")
+    except UnicodeDecodeError:
+        line, _ = undecodable_at(raw, read_as)
         raise DataError(f"{filename}: line {line} is not valid {ENCODINGS.get(encoding, encoding)} text; "
                         "choose the file's encoding in the form (Windows and Excel exports are often cp1252)") from None
 

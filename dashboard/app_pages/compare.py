@@ -15,6 +15,7 @@ from dashboard import storefront
 from dashboard import views as V
 from dashboard.segment_picker import clustering
 from engine.page.rerank import Settings
+from engine.page.url_params import flag
 
 TABLE = ("ndcg@10", "recall@10", "hr@10", "ndcg@40", "recall@40", "tail_share@10", "tail_share@40", "ild@10", "novelty@10", "coverage@40", "avg_price@10")
 AXES = {"ild@10": "Diversity (ILD@10)", "tail_share@40": "Long-tail share of the page", "novelty@10": "Novelty@10", "coverage@40": "Coverage of the page",
@@ -61,7 +62,7 @@ for side, col, defaults in (("a", col_a, {}), ("b", col_b, b_defaults)):
         st.markdown(f"#### Page {side.upper()}")
         with st.container(border=True):
             knobs = K.knob_sliders(f"cmp_{side}", f"{side}_", defaults=defaults)
-            S.init(f"cmp_{side}_rules", f"{side}_rules", False, lambda t: t == "1")
+            S.init(f"cmp_{side}_rules", f"{side}_rules", False, flag)
             st.checkbox("With the homepage's merchandising rules", key=f"cmp_{side}_rules")
             with_rules = S.remember(f"cmp_{side}_rules", f"{side}_rules", lambda v: "1" if v else "0")
         rules = st.session_state.get("_keep_home_rules") if with_rules else None

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import math
 import os
 import secrets
 import tomllib
@@ -99,4 +100,4 @@ def max_train_minutes(environ: Mapping[str, str] = os.environ) -> float:
         value = float(environ.get(MAX_TRAIN_MINUTES_ENV, DEFAULT_MAX_TRAIN_MINUTES))
     except ValueError:
         return DEFAULT_MAX_TRAIN_MINUTES
-    return min(max(value, 0.5), 24 * 60) if value == value else DEFAULT_MAX_TRAIN_MINUTES
+    return min(max(value, 0.5), 24 * 60) if not math.isnan(value) else DEFAULT_MAX_TRAIN_MINUTES

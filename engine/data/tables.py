@@ -154,15 +154,19 @@ def read_table(path: str | Path, encoding: str = "utf-8", what: str = "table") -
     return frame
 
 
-def _bad_text(path: Path, encoding: str) -> str:
-    """Where the first undecodable byte is: "line L, byte B" (B counted from the file's start)."""
-    raw = path.read_bytes()
+def undecodable_at(raw: bytes, encoding: str) -> tuple[int, int] | None:
+    """(line, byte offset) of the first byte of ``raw`` that is not valid ``encoding`` text, or None."""
     try:
         raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        return f"line {line}, byte {exc.start}"
-    return "a byte"
+        return raw[: exc.start].count(b"\n") + 1, exc.start
+    return None
+
+
+def _bad_text(path: Path, encoding: str) -> str:
+    """Where the first undecodable byte of a file is: "line L, byte B" (B counted from the file's start)."""
+    found = undecodable_at(path.read_bytes(), encoding)
+    return f"line {found[0]}, byte {found[1]}" if found else "a byte"
 
 
 def _rows(frame: pd.DataFrame, mask: np.ndarray, path: Path) -> str:

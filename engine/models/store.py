@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import platform
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -88,7 +89,7 @@ class Pretrained:
         out_dir = Path(out_dir)
         with staged_directory(out_dir) as stage:
             save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, str(stage / "model.safetensors"))
-            (stage / "config.json").write_text(json_text(_as_dict(self.config)))
+            (stage / "config.json").write_text(json_text(asdict(self.config)))
             pd.DataFrame({ITEM_COL: data.item_ids.astype(str)}).to_parquet(stage / "item_index.parquet", index=False)
             with torch.no_grad():
                 np.save(stage / "item_vectors.npy", self.item_vectors().numpy().astype(np.float32))
@@ -171,9 +172,3 @@ class Pretrained:
         model.eval()
         model.manifest, model.saved_item_vectors = manifest, vectors
         return model
-
-
-def _as_dict(config) -> dict:
-    from dataclasses import asdict
-
-    return asdict(config)

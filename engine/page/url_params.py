@@ -50,6 +50,7 @@ def rules(text: str) -> dict:
 
 
 def flag(text: str) -> bool:
+    """A yes/no switch written as 1 or 0."""
     if text not in ("0", "1"):
         raise ValueError("not 0 or 1")
     return text == "1"
@@ -83,10 +84,10 @@ def read_params(params: Mapping[str, str], parsers: Mapping[str, Callable[[str],
         if name not in params:
             continue
         text = params[name]
-        shown = text if len(text) <= 40 else text[:37] + "..."
         if not isinstance(text, str) or len(text) > MAX_PARAM_CHARS:
             out.ignored.append(f"{name}: too long")
             continue
+        shown = text if len(text) <= 40 else text[:37] + "..."
         try:
             out.values[name] = parse(text)
         except (ValueError, TypeError, OverflowError) as exc:

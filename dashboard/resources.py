@@ -362,10 +362,12 @@ def _thumbnail(dkey: str, item_index: int, static: bool) -> str | None:
     return static_thumbnail(path) if static else encode_thumbnail(path)
 
 
-def thumbnail(data_dir: str, item_index: int) -> str | None:
-    """An item's picture for its card (files inside the data directory only), or None: a data: URI
-    (the project's config), or a URL of the app's static thumbnails where static serving is on."""
-    return _thumbnail(data_key(data_dir), int(item_index), bool(st.get_option("server.enableStaticServing")))
+def thumbnails(data_dir: str, item_indices) -> list[str | None]:
+    """The pictures of items for their cards (files inside the data directory only), None where
+    missing: data: URIs (the project's config), or URLs of the app's static thumbnails where static
+    serving is on. The data directory's key and the option are read once for the whole page."""
+    dkey, static = data_key(data_dir), bool(st.get_option("server.enableStaticServing"))
+    return [_thumbnail(dkey, int(i), static) for i in item_indices]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -27,16 +27,15 @@ def layout_rows(data_dir: str, layout, changes: dict[str, dict] | None = None, s
     """Card views of a layout's rows, with pictures from the data directory and optional rank changes."""
     data = R.dataset(data_dir)
     fields = R.card_fields(data_dir)
+    shown = [[card for card in row.items if card.item_id is not None and card.item_id in data.item_index] for row in layout.rows]
+    pictures = iter(R.thumbnails(data_dir, [data.item_index[card.item_id] for cards in shown for card in cards]))
     rows = []
-    for row in layout.rows:
-        cards = []
-        for card in row.items:
-            if card.item_id is None or card.item_id not in data.item_index:
-                continue
-            idx = data.item_index[card.item_id]
+    for row, cards in zip(layout.rows, shown):
+        views = []
+        for card in cards:
             change = change_label(changes.get(card.item_id), side) if changes is not None else None
-            cards.append(item_card(fields, idx, R.thumbnail(data_dir, idx), card.badges, card.why, change))
-        rows.append(RowView(title=row.title, cards=cards))
+            views.append(item_card(fields, data.item_index[card.item_id], next(pictures), card.badges, card.why, change))
+        rows.append(RowView(title=row.title, cards=views))
     return rows
 
 

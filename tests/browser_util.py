@@ -21,6 +21,24 @@ CARD_IMAGES_LOADED = """() => Array.from(document.querySelectorAll('.hp-card img
     .filter(img => img.complete && img.naturalWidth > 0).length"""
 
 
+# Resolves once the storefront's settings stamp differs from ``before`` and at least ``min`` card
+# pictures have decoded: watched with a MutationObserver and picture load events, not by polling, so
+# that twenty waiting pages cost the browser nothing between redraws.
+REDRAWN = """([before, min, timeoutMs]) => new Promise((resolve, reject) => {
+    const ready = () => {
+        const p = document.querySelector('.hp-page');
+        if (!p || p.dataset.settings === before) return false;
+        return Array.from(document.querySelectorAll('.hp-card img')).filter(i => i.complete && i.naturalWidth > 0).length >= min;
+    };
+    if (ready()) return resolve(true);
+    const done = () => { if (ready()) { observer.disconnect(); document.removeEventListener('load', done, true); clearTimeout(timer); resolve(true); } };
+    const observer = new MutationObserver(done);
+    observer.observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['data-settings', 'src']});
+    document.addEventListener('load', done, true);
+    const timer = setTimeout(() => { observer.disconnect(); document.removeEventListener('load', done, true); reject(new Error('no redraw')); }, timeoutMs);
+})"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,9 +1,11 @@
 """Benchmark of the fine-tuned ranker: finetuned vs zero-shot vs every baseline, plus inference speed.
 
-Usage: .venv/bin/python benchmarks/ranker.py [--datasets demo,movielens,hm,hm_week,beauty] [--minutes 15] [--mode top|full|frozen] [--set FIELD=VALUE ...]
+Usage: .venv/bin/python benchmarks/ranker.py [--datasets demo,movielens,hm,hm_week,beauty] [--minutes 15] [--mode top|full|frozen] [--keep-history] [--set FIELD=VALUE ...]
 
-For each data set it trains a model (`train_ranker`, encoder mode `top` unless --mode says otherwise, within a time budget),
-evaluates it on the test split beside zero-shot and the baselines, and writes
+For each data set it trains a model as `homepage train` does (`train_and_save`: the fine-tuned
+ranker within a time budget, then stage 2, kept where it wins on held-out validation users),
+evaluates `finetuned`, `two_stage` (when kept), zero-shot and the baselines on the same test users,
+and writes
 benchmarks/out/ranker.md and one JSON per run. Beauty runs id-only (no item text).
 """
 
@@ -29,10 +31,9 @@ from engine.evaluation.heldout import evaluate_on_split, markdown_table, report 
 from engine.core.jsonio import write_json  # noqa: E402
 from engine.evaluation.metrics import paired_bootstrap_ci  # noqa: E402
 from engine.data.splits import make_split  # noqa: E402
-from engine.models.finetuned import FineTunedRecommender  # noqa: E402
+from engine.models.final import load_final  # noqa: E402
 from engine.models.text_encoder import cached_item_vectors  # noqa: E402
-from engine.training.loop import train_ranker  # noqa: E402
-from engine.training.job import make_config  # noqa: E402
+from engine.training.job import make_config, train_and_save  # noqa: E402
 from meta import run_finished, run_started  # noqa: E402
 
 RUNS = {  # name -> (protocol, test_days)
@@ -51,8 +52,8 @@ def log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def inference_speed(rec: FineTunedRecommender, users: np.ndarray, n: int = 1000) -> float:
-    """Seconds to score every item for n users (best of 3)."""
+def inference_speed(rec, users: np.ndarray, n: int = 1000) -> float:
+    """Seconds to score every item for n users, stage 2 ranking their candidates included (best of 3)."""
     users = np.resize(users, n)
     times = []
     for _ in range(3):
@@ -79,41 +80,49 @@ def parse_overrides(pairs: list[str]) -> dict:
     return out
 
 
-def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "top", overrides: dict | None = None) -> tuple[str, dict] | None:
+def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "top", overrides: dict | None = None,
+        keep_history: bool = False) -> tuple[str, dict] | None:
     path = prepare(name, data_root, reimport=False)
     if path is None:
         return None
     started = run_started("ranker")
     data = load_dataset(path)
     protocol, days = RUNS[name]
+    mask = not keep_history
+    run_name = f"{name}{'_kept' if keep_history else ''}"
     split = make_split(data, protocol, days or 28)
-    config = make_config(data, mode=mode, protocol=protocol, test_days=days or 28)  # the same config `homepage train --mode MODE` uses
+    # The same config and the same training call as `homepage train` (stage 2 included).
+    config = make_config(data, mode=mode, protocol=protocol, test_days=days or 28, keep_history=keep_history)
     config = dataclasses.replace(config, **(overrides or {}))
-    log(f"[{name}] training ({protocol}, budget {minutes} min, text={'yes' if config.use_text else 'no: id part only'})")
-    model, tower, result = train_ranker(
-        data, split, config, max_minutes=minutes,
+    log(f"[{run_name}] training ({protocol}, budget {minutes} min, text={'yes' if config.use_text else 'no: id part only'})")
+    model_dir, manifest, result = train_and_save(
+        data, out_dir / "models" / run_name, config, protocol=protocol, test_days=days or 28, max_minutes=minutes, mask_history=mask,
         progress=lambda e: log(f"  {'refit ' if e.get('refit') else ''}epoch {e['epoch']:3d} step {e['step']:5d} loss {e['loss']:.3f} valid ndcg@10 {e['valid_ndcg@10']:.4f} ({e['seconds']:.0f}s)"),
+        log=lambda line: log(f"  {line}"),
     )
-    log(f"[{name}] trained {result.seconds:.0f}s, best epoch {result.best_epoch}, stopped by {result.stopped_by}; refit {result.refit}")
+    log(f"[{run_name}] trained {result.seconds:.0f}s, best epoch {result.best_epoch}, stopped by {result.stopped_by}; refit {result.refit}; "
+        f"the page uses {manifest['final_model']}")
     text_vectors = cached_item_vectors(data.root, data.items) if data.has_text() else None
-    rec = FineTunedRecommender(model, model.item_vectors().detach().numpy())
-    names = ["finetuned", *(["zero_shot"] if text_vectors is not None else []), *BASELINES]
+    final, rec, manifest = load_final(model_dir, data)
+    trained = {"finetuned": rec, **({"two_stage": final} if final is not rec else {})}
+    names = [*trained, *(["zero_shot"] if text_vectors is not None else []), *BASELINES]
     # The same evaluation as `homepage evaluate`: every model on the same test users.
-    models, per_user, ctx = evaluate_on_split(split, names, trained={"finetuned": rec}, text_vectors=text_vectors, item_vectors=text_vectors)
+    models, per_user, ctx = evaluate_on_split(split, names, trained=trained, text_vectors=text_vectors, item_vectors=text_vectors, mask_history=mask)
     models["finetuned"]["fit_seconds"] = result.seconds
-    ft_users, base_users = per_user["finetuned"], per_user
-    speed = inference_speed(rec, ctx.users)
-    out = report(data.name, split, ctx, models, True)
+    if "two_stage" in models:
+        models["two_stage"]["fit_seconds"] = round(result.seconds + manifest["stage2"]["seconds"], 1)
+    speed = inference_speed(final, ctx.users)
+    out = report(data.name, split, ctx, models, mask)
     out["training"] = {"mode": config.mode, "overrides": overrides or {}, "seconds": result.seconds, "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "refit": result.refit, "start": "zero_shot" if config.user_residual else "random", "history": result.history}
+    out["stage2"], out["final_model"] = manifest["stage2"], manifest["final_model"]
     out["inference_seconds_1000_users"] = speed
-    model.save_pretrained(out_dir / "models" / name, data, {"protocol": protocol, "test_days": days, "metrics": models["finetuned"]})
     best_base = max(BASELINES, key=lambda n: models[n]["ndcg@10"])
-    # Paired bootstrap over the same test users: finetuned minus the best baseline, per metric.
-    paired = {key: paired_bootstrap_ci(base_users[best_base][key], ft_users[key]) for key in PAIRED_KEYS}
+    # Paired bootstrap over the same test users: the page's model minus the best baseline, per metric.
+    paired = {key: paired_bootstrap_ci(per_user[best_base][key], per_user[out["final_model"]][key]) for key in PAIRED_KEYS}
     out["paired_vs_best_baseline"] = {"baseline": best_base, **{k: {"diff": d, "ci95": [lo, hi]} for k, (d, lo, hi) in paired.items()}}
-    out["run"] = name
+    out["run"] = run_name
     out.update(run_finished(started))
-    write_json(out, out_dir / f"ranker_{name}.json")
+    write_json(out, out_dir / f"ranker_{run_name}.json")
     text = section(out)
     log(text)
     return text, out
@@ -127,26 +136,38 @@ def section(out: dict) -> str:
     pairs = out["paired_vs_best_baseline"]
     best_base = pairs["baseline"]
     paired = {k: (v["diff"], *v["ci95"]) for k, v in pairs.items() if k != "baseline"}
-    ft = models["finetuned"]
-    lines = [f"### {name} ({protocol}{f', last {days} days' if days else ''}; {out['n_users']:,} test users, {out['n_items']:,} items, masked history; encoder {training['mode']}{', zero-shot start' if training.get('start') == 'zero_shot' else ''}{', refit on train + validation' if str(training.get('refit', '')).startswith('done') else ''}{''.join(f', {k}={v}' for k, v in overrides.items())})", ""]
+    final_name = out.get("final_model", "finetuned")
+    ft = models[final_name]
+    history = "masked history" if out.get("masked_history", True) else "history kept"
+    lines = [f"### {name} ({protocol}{f', last {days} days' if days else ''}; {out['n_users']:,} test users, {out['n_items']:,} items, {history}; encoder {training['mode']}{', zero-shot start' if training.get('start') == 'zero_shot' else ''}{', refit on train + validation' if str(training.get('refit', '')).startswith('done') else ''}{''.join(f', {k}={v}' for k, v in overrides.items())})", ""]
     lines.append(markdown_table(models, KEYS))
     lines.append("")
     margin = ft["ndcg@10"] - models[best_base]["ndcg@10"]
+    stage2 = out.get("stage2") or {}
+    if "valid_ndcg@10" in stage2:
+        v = stage2["valid_ndcg@10"]
+        lines.append(f"Stage 2 ({', '.join(stage2['sources'])}; {stage2['trees']} trees, trained in {stage2['seconds']:.0f} s): validation NDCG@10 "
+                     f"{v['two_stage']:.4f} against stage 1's {v['finetuned']:.4f} on {stage2['judged_users']:,} held-out validation users, "
+                     f"so the page uses **{final_name}**.")
+        lines.append("")
+    elif stage2:
+        lines.append(f"Stage 2 not trained: {stage2.get('reason')}.")
+        lines.append("")
     lines.append(
-        f"finetuned vs best baseline ({best_base}) NDCG@10: {ft['ndcg@10']:.4f} vs {models[best_base]['ndcg@10']:.4f} "
+        f"{final_name} vs best baseline ({best_base}) NDCG@10: {ft['ndcg@10']:.4f} vs {models[best_base]['ndcg@10']:.4f} "
         f"({margin:+.4f}, {margin / max(models[best_base]['ndcg@10'], 1e-9):+.0%}); "
         + (f"vs zero_shot {models['zero_shot']['ndcg@10']:.4f}; " if "zero_shot" in models else "zero_shot: n/a (no text); ")
         + f"training {training['seconds'] / 60:.1f} min ({training.get('epochs', '?')} epochs, best epoch {training.get('best_epoch', '?')}, "
-        f"stopped by {training.get('stopped_by', '?')}) on this machine; scoring all items for 1,000 users {speed * 1000:.0f} ms."
+        f"stopped by {training.get('stopped_by', '?')}) on this machine; scoring all items for 1,000 users{' and ranking their candidates in stage 2' if final_name == 'two_stage' else ''} {speed * 1000:.0f} ms."
     )
     lines.append("")
-    lines.append(f"Paired difference finetuned - {best_base} over the same {out['n_users']:,} users (95% bootstrap interval; "
+    lines.append(f"Paired difference {final_name} - {best_base} over the same {out['n_users']:,} users (95% bootstrap interval; "
                  "an interval above 0 is a significant win): "
                  + "; ".join(f"{k} {d:+.4f} [{lo:+.4f}, {hi:+.4f}]" for k, (d, lo, hi) in paired.items()) + ".")
     if name == "beauty":
         lines.append("")
         lines.append("| Beauty (loo, full ranking, masked) | NDCG@10 | HR@10 |\n|---|---|---|")
-        lines.append(f"| **ours: finetuned (id-only transformer)** | {ft['ndcg@10']:.4f} | {ft['hr@10']:.4f} |")
+        lines.append(f"| **ours: {final_name} (id-only transformer{' + stage 2' if final_name == 'two_stage' else ''})** | {ft['ndcg@10']:.4f} | {ft['hr@10']:.4f} |")
         for pub, (n, h) in PUBLISHED_BEAUTY.items():
             lines.append(f"| {pub} (published) | {n:.4f} | {h:.4f} |")
     return "\n".join(lines) + "\n"
@@ -159,14 +180,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     parser.add_argument("--mode", choices=("top", "full", "frozen"), default="top", help="encoder fine-tuning mode (id-only data always trains frozen)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a RankerConfig field, e.g. --set id_dropout=0.5 (repeatable)")
+    parser.add_argument("--keep-history", action="store_true", help="a user's own past items may be recommended (runs named <data>_kept)")
     args = parser.parse_args()
     overrides = parse_overrides(args.set)
+    suffix = "_kept" if args.keep_history else ""
     for name in args.datasets.split(","):
-        res = run(name, args.minutes, args.out, args.out / "data", args.mode, overrides)
+        res = run(name, args.minutes, args.out, args.out / "data", args.mode, overrides, args.keep_history)
         if res:
-            (args.out / f"ranker_{name}.md").write_text(res[0])
+            (args.out / f"ranker_{name}{suffix}.md").write_text(res[0])
     # ranker.md gathers every data set's latest section, also those of earlier runs.
-    sections = [(args.out / f"ranker_{n}.md").read_text() for n in RUNS if (args.out / f"ranker_{n}.md").exists()]
+    names = [f"{n}{kept}" for n in RUNS for kept in ("", "_kept")]
+    sections = [(args.out / f"ranker_{n}.md").read_text() for n in names if (args.out / f"ranker_{n}.md").exists()]
     (args.out / "ranker.md").write_text("## Fine-tuned ranker\n\n" + "\n".join(sections))
     log(f"wrote {args.out / 'ranker.md'}")
 

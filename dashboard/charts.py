@@ -13,6 +13,8 @@ HIGHLIGHT = "#e11d48"
 # segment page it builds) in the highlight colour, which no other series uses.
 SERIES_COLOURS = {
     "fine-tuned transformer": HIGHLIGHT,
+    "two stages (fine-tuned + LambdaRank)": "#9f1239",  # the same family, darker: stage 2 on top of stage 1
+    "re-buy": "#059669",
     "zero-shot encoder": "#d97706",
     "EASE": "#2563eb",
     "item kNN": "#0d9488",

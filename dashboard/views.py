@@ -18,8 +18,9 @@ METRIC_LABELS = {
 }
 ACCURACY = ("ndcg@10", "recall@10", "hr@10", "map@12")
 BEYOND = ("coverage@10", "tail_share@10", "ild@10", "novelty@10")
-MODEL_LABELS = {"finetuned": "fine-tuned transformer", "zero_shot": "zero-shot encoder", "popularity": "popularity",
-                "recent_popularity": "recent popularity", "item_knn": "item kNN", "ease": "EASE", "transition": "transition"}
+MODEL_LABELS = {"finetuned": "fine-tuned transformer", "two_stage": "two stages (fine-tuned + LambdaRank)", "zero_shot": "zero-shot encoder",
+                "popularity": "popularity", "recent_popularity": "recent popularity", "item_knn": "item kNN", "ease": "EASE",
+                "transition": "transition", "rebuy": "re-buy"}
 
 
 def label(metric: str) -> str:

@@ -113,7 +113,7 @@ def test_report_writes_every_table_headed_by_its_run(out_dir: Path, tmp_path: Pa
     assert f"| beauty | ease | ndcg@10 | 0.0445 | {ref:.4f} | {(0.0445 - ref) / ref:+.1%} | yes |" in comparison
     assert "| beauty | (split) | n_users | 22,363 | 22,363 | +0.0% | yes |" in comparison
 
-    fine = text[text.index("## Fine-tuned ranker"):text.index("## Segments")]
+    fine = text[text.index("## Our ranker"):text.index("## Segments")]
     assert "No result file yet: run `.venv/bin/python benchmarks/ranker.py --datasets demo`." in fine
     beauty = fine[fine.index("### beauty ("):]
     assert beauty.splitlines()[2].startswith(f"`{RANKER_CMD}` — 2026-12-01 10:00:00 UTC")

@@ -82,7 +82,7 @@ else:
         parts.append(f"created {str(manifest['created_utc'])[:16].replace('T', ' ')} UTC")
     st.caption(" · ".join(parts))
 
-    models = {"finetuned": metrics}
+    models = dict(manifest.get("metrics_by_model") or {"finetuned": metrics})  # stage 1 alone, and both stages when kept
     report = R.baselines_report(ctx.data_dir)
     same_split = report is not None and report.get("protocol") == protocol and report.get("masked_history", True) == manifest.get("masked_history", True)
     if same_split:
@@ -90,7 +90,7 @@ else:
     left, right = st.columns(2)
     acc = V.models_frame(models, V.ACCURACY)
     beyond = V.models_frame(models, ("coverage@10", "tail_share@10"))
-    highlight = V.MODEL_LABELS["finetuned"]
+    highlight = V.MODEL_LABELS.get(manifest.get("final_model", "finetuned"), V.MODEL_LABELS["finetuned"])
     left.plotly_chart(charts.metric_bars(acc, "metric", "value", "model", "low", "high", highlight=highlight, title="Accuracy on held-out data"),
                       key="model_chart_acc")
     right.plotly_chart(charts.metric_bars(beyond, "metric", "value", "model", highlight=highlight, title="Beyond accuracy"), key="model_chart_beyond")

@@ -22,6 +22,8 @@ def register(sub, add_split_args) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--dim", type=int, default=None, help="vector size")
     p.add_argument("--event-head", action="store_true", help="multi-task: also predict the next event type")
+    p.add_argument("--no-stage2", action="store_true",
+                   help="train the fine-tuned model alone (by default a second, learning-to-rank stage is trained and kept where it wins on validation)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="fine-tuned vs zero-shot vs baselines on the same split")
@@ -74,19 +76,29 @@ def cmd_train(args) -> None:
         bar.n = round(state.fraction * steps)
         bar.refresh()
 
+    def log(line: str) -> None:
+        bar.set_description_str(line[:100])
+        bar.refresh()
+
     out, manifest, result = train_and_save(
         data, out, config, protocol=args.protocol, test_days=args.test_days, max_minutes=args.max_minutes,
-        mask_history=not args.keep_history, progress=progress,
+        mask_history=not args.keep_history, progress=progress, stage2=not args.no_stage2, log=log,
     )
     bar.close()
-    metrics = manifest["metrics"]
-    print(
-        f"trained in {result.seconds:.0f}s ({result.epochs} epochs, {result.steps} steps, stopped by {result.stopped_by}; "
-        f"best epoch {result.best_epoch}, valid NDCG@10 {result.best_valid_ndcg:.4f}; refit {result.refit})\n"
-        f"test ({manifest['protocol']}): NDCG@10 {metrics['ndcg@10']:.4f} [{metrics['ndcg@10_ci95'][0]:.4f}, {metrics['ndcg@10_ci95'][1]:.4f}], "
-        f"HR@10 {metrics['hr@10']:.4f}, Recall@12 {metrics['recall@12']:.4f}, MAP@12 {metrics['map@12']:.4f}\n"
-        f"model saved to {out}"
-    )
+    print(f"trained in {result.seconds:.0f}s ({result.epochs} epochs, {result.steps} steps, stopped by {result.stopped_by}; "
+          f"best epoch {result.best_epoch}, valid NDCG@10 {result.best_valid_ndcg:.4f}; refit {result.refit})")
+    stage2 = manifest["stage2"]
+    if "valid_ndcg@10" in stage2:
+        v = stage2["valid_ndcg@10"]
+        print(f"stage 2 ({', '.join(stage2['sources'])}; {stage2['trees']} trees, {stage2['seconds']:.0f}s): validation NDCG@10 "
+              f"{v['two_stage']:.4f} against stage 1's {v['finetuned']:.4f} on {stage2['judged_users']:,} held-out validation users: "
+              f"{'kept' if stage2['used'] else 'not kept'}")
+    elif not args.no_stage2:
+        print(f"stage 2 not trained: {stage2.get('reason')}")
+    for name, metrics in manifest["metrics_by_model"].items():
+        print(f"test {name} ({manifest['protocol']}): NDCG@10 {metrics['ndcg@10']:.4f} [{metrics['ndcg@10_ci95'][0]:.4f}, {metrics['ndcg@10_ci95'][1]:.4f}], "
+              f"HR@10 {metrics['hr@10']:.4f}, Recall@12 {metrics['recall@12']:.4f}, MAP@12 {metrics['map@12']:.4f}")
+    print(f"the page uses {manifest['final_model']}; model saved to {out}")
 
 
 def _model_dir(args) -> Path:
@@ -103,21 +115,22 @@ def cmd_evaluate(args) -> None:
     from engine.data.splits import make_split
     from engine.evaluation.heldout import evaluate_on_split, markdown_table, report
     from engine.models.baselines import BASELINES
-    from engine.models.finetuned import FineTunedRecommender
+    from engine.models.final import load_final
 
     data = load_data(args)
     model_dir = _model_dir(args)
-    rec, manifest = FineTunedRecommender.from_pretrained(model_dir, data)
+    text_vectors = ild_text_vectors(data, True)
+    final, rec, manifest = load_final(model_dir, data)
     protocol = args.protocol or manifest.get("protocol", "loo")
     test_days = args.test_days if args.protocol else (manifest.get("test_days") or args.test_days)
     split = make_split(data, protocol, test_days)
     mask = not args.keep_history
-    names = args.models.split(",") if args.models else ["finetuned", "zero_shot", *BASELINES]
-    text_vectors = ild_text_vectors(data, True)
+    trained = {"finetuned": rec, **({"two_stage": final} if final is not rec else {})}
+    names = args.models.split(",") if args.models else [*trained, "zero_shot", *BASELINES]
     ild_vectors = None if args.no_ild else text_vectors
     with tqdm(total=len(names), desc="evaluate", unit="model", file=sys.stderr) as bar:
         models, _, ctx = evaluate_on_split(
-            split, names, trained={"finetuned": rec}, text_vectors=text_vectors, item_vectors=ild_vectors,
+            split, names, trained=trained, text_vectors=text_vectors, item_vectors=ild_vectors,
             mask_history=mask, progress=lambda name: bar.update(1),
         )
     if "finetuned" in models:
@@ -132,11 +145,11 @@ def cmd_evaluate(args) -> None:
 
 def cmd_recommend(args) -> None:
     from engine.cli.common import load_data
-    from engine.models.finetuned import FineTunedRecommender
     from engine.data.splits import FitData
+    from engine.models.final import load_final
 
     data = load_data(args)
-    rec, _ = FineTunedRecommender.from_pretrained(_model_dir(args), data)
+    rec, _, _ = load_final(_model_dir(args), data)
     if args.user not in data.user_index:
         raise DataError(f"{data.root}: user {args.user!r} has no interactions")
     rec.fit(FitData(data.interactions, data.n_users, data.n_items))

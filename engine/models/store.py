@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -75,13 +76,15 @@ class Pretrained:
 
     config_class: type
 
-    def save_pretrained(self, out_dir: str | Path, data: Dataset, manifest: dict | None = None) -> Path:
+    def save_pretrained(self, out_dir: str | Path, data: Dataset, manifest: dict | None = None,
+                        extra: Callable[[Path], None] | None = None) -> Path:
         """Write the model directory whole (staged beside it, then renamed into place).
 
         Args:
             out_dir: the model directory (replaced whole if it exists).
             data: the data set trained on (item index and fingerprint).
             manifest: what else to record (protocol, metrics, training summary).
+            extra: writes further files into the staged directory (the second stage's booster).
 
         Returns:
             ``out_dir``.
@@ -102,6 +105,8 @@ class Pretrained:
                 "versions": _versions(),
                 "format": FORMAT,
             }
+            if extra is not None:
+                extra(stage)
             (stage / "manifest.json").write_text(json_text(record, fallback=str))
         return out_dir
 

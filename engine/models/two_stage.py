@@ -1,30 +1,40 @@
 """Two-stage ranking: candidates from several recommenders, re-ranked by a LambdaRank
 gradient-boosted model (LightGBM) over (user, candidate) cross features.
 
-Stage 1: every source (the fine-tuned two-tower model, re-buy, EASE, recent popularity ...)
-proposes its top ``per_source`` items per user; their union is the user's candidate list.
-Stage 2: a ``lightgbm.LGBMRanker`` (objective ``lambdarank``) scores each (user, candidate) pair
-from the features in :data:`FEATURES`; candidates are ranked by that score, every other item
-after them by popularity.
+Stage 1: every source (the fine-tuned two-tower model, EASE, recent popularity, transitions,
+re-buy ...) proposes its top ``per_source`` items per user; their union is the user's candidate
+list. Stage 2: a LightGBM booster (objective ``lambdarank``) scores each (user, candidate) pair from
+the features in :data:`BASE_FEATURES` plus each source's score and rank; candidates are ranked by
+that score, every other item after them by popularity.
 
 Training (:meth:`TwoStage.train`) uses the validation window: sources are fitted on the training
 interactions only, candidates and features come from them, and a candidate is positive when the
 user interacts with it in the validation window. Nothing of the validation or test windows reaches
 a feature. For the test verdict the sources are refitted on train + validation (``fit``), as the
-baselines are, and the learned ranker is applied.
+baselines are, and the learned booster is applied.
+
+Every feature is computed for all pairs at once from per-user and per-(user, item) tables built
+by ``fit``; nothing loops over users in Python except the text similarity of long pair lists,
+which runs in chunks.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from engine.core.constants import TIME_COL
+from engine.core.errors import ModelError
 from engine.data.splits import FitData, Split
-from engine.models.baselines import Recommender
+from engine.models.baselines import BASELINES, Recommender
 from engine.models.topk import mask_rows, top_k
 
 BASE_FEATURES = (
@@ -32,7 +42,7 @@ BASE_FEATURES = (
     "item_pop_all",  # log1p of the item's interactions
     "item_pop_7d",  # log1p of the item's interactions in the last 7 days
     "item_trend",  # last 7 days against the 7 before: (a + 1) / (b + 1)
-    "item_age_days",  # days since the item's first interaction
+    "item_age_days",  # days since the item's first interaction (-1: never had one)
     "user_item_count",  # times the user had this item
     "user_item_recency",  # the item's place among the user's own items, latest = 1 (0: never had it)
     "user_item_days_since",  # days since the user last had it (-1: never)
@@ -41,6 +51,9 @@ BASE_FEATURES = (
     "text_sim_last",  # cosine of the item's text vector with the user's last item (when there is text)
     "text_sim_max5",  # the largest cosine with the user's last five items
 )
+BOOSTER_FILE = "stage2.txt"  # LightGBM's own text format
+SPEC_FILE = "stage2.json"  # config, sources and feature names
+TEXT_CHUNK = 16_384  # pairs whose text similarities are computed at once
 
 
 @dataclass(frozen=True)
@@ -49,40 +62,60 @@ class TwoStageConfig:
 
     per_source: int = 100  # candidates each source proposes per user
     keep_history: bool = False  # may a user's own past items be candidates (repeat purchases)
-    n_estimators: int = 400  # boosting rounds at most (early stopping on held-out validation users)
+    n_estimators: int = 300  # boosting rounds at most (early stopping on held-out validation users)
     learning_rate: float = 0.05
     num_leaves: int = 31
     min_child_samples: int = 20
     early_stopping: int = 30  # rounds without NDCG@10 gain on the held-out users before stopping
-    holdout_share: float = 0.2  # validation users set aside for early stopping
+    holdout_share: float = 0.2  # training users set aside for early stopping
     max_train_users: int = 20_000  # validation users sampled for training pairs at most
     base_source: str | None = None  # whose scores (z-scored per user) the trees correct; None: the first source
     seed: int = 42
 
     def __post_init__(self):
-        if self.per_source < 1 or not 0 < self.holdout_share < 1:
-            raise ValueError("per_source must be at least 1 and holdout_share in (0, 1)")
+        if self.per_source < 1 or not 0 < self.holdout_share < 1 or self.n_estimators < 1:
+            raise ValueError("per_source and n_estimators must be at least 1 and holdout_share in (0, 1)")
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> "TwoStageConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown stage-2 settings {unknown}")
+        return cls(**values)
 
 
 @dataclass
 class _Context:
-    """What features need from one stage's training data, computed once."""
+    """What features need from one stage's training data, computed once by ``fit``."""
 
     fit: FitData
     now: pd.Timestamp
-    sequences: dict[int, np.ndarray]
-    times: dict[int, np.ndarray]
+    user_len: np.ndarray  # (n_users,) interactions per user
+    count: sp.csr_matrix  # (n_users, I) times the user had the item
+    place: sp.csr_matrix  # (n_users, I) the item's place among the user's items by last interaction, latest = 1
+    days_plus_one: sp.csr_matrix  # (n_users, I) 1 + days since the user last had the item
+    last5: np.ndarray  # (n_users, 5) the user's last five items, latest last; -1 pads
     pop_all: np.ndarray
     pop_7d: np.ndarray
     trend: np.ndarray
     age_days: np.ndarray
-    category: np.ndarray | None = None
-    price: np.ndarray | None = None
-    text: np.ndarray | None = field(default=None, repr=False)
+    category: np.ndarray | None = None  # (I,) category codes
+    category_share: sp.csr_matrix | None = None  # (n_users, n_categories)
+    price: np.ndarray | None = None  # (I,)
+    user_price: np.ndarray | None = None  # (n_users,) mean price of the user's items (NaN: unknown)
+    text: np.ndarray | None = field(default=None, repr=False)  # (I, H) unit text vectors
+
+
+def _lookup(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``matrix[rows[j], cols[j]]`` for every j, as a float32 array (0 where not stored)."""
+    if len(rows) == 0:
+        return np.zeros(0, dtype=np.float32)
+    return np.asarray(matrix[rows, cols], dtype=np.float32).ravel()
 
 
 class TwoStage(Recommender):
-    """Candidates from ``sources``, re-ranked by a LambdaRank model (see the module docstring).
+    """Candidates from ``sources``, re-ranked by a LambdaRank booster (see the module docstring).
 
     Args:
         sources: name -> recommender; each is fitted on every stage's data by :meth:`fit` (a trained
@@ -100,24 +133,36 @@ class TwoStage(Recommender):
         self.items = items
         self.text_vectors = text_vectors
         self.config = config or TwoStageConfig()
+        self.booster_ = None
+        self.best_iteration_ = 0
 
     @property
     def feature_names(self) -> list[str]:
         return [*BASE_FEATURES, *(f"{name}_{kind}" for name in self.sources for kind in ("score", "rank"))]
 
+    @property
+    def base_source(self) -> str:
+        return self.config.base_source or next(iter(self.sources))
+
     # -- stages ---------------------------------------------------------------------------------
     def fit(self, data: FitData) -> "TwoStage":
-        """Fit every source on ``data`` and remember what features need from it."""
+        """Fit every source on ``data`` and build the feature tables from it."""
         self._remember(data)
         for source in self.sources.values():
             source.fit(data)
         self.context_ = self._context(data)
         return self
 
-    def train(self, split: Split) -> "TwoStage":
-        """Learn the ranker on the validation window (sources fitted on training data only), then
+    def train(self, split: Split, exclude_users: np.ndarray | None = None) -> "TwoStage":
+        """Learn the booster on the validation window (sources fitted on training data only), then
         leave the model fitted on the validation stage; call :meth:`fit` with the test stage's data
-        to score test users."""
+        to score test users.
+
+        Args:
+            split: the held-out split.
+            exclude_users: validation users kept out of training altogether (to judge stage 2 on
+                users it never saw; see ``engine.training.stage2``).
+        """
         import lightgbm
 
         c = self.config
@@ -125,84 +170,105 @@ class TwoStage(Recommender):
             raise ValueError(f"base_source {c.base_source!r} is not one of the sources {sorted(self.sources)}")
         self.fit(split.fit_data("valid"))
         users, targets = split.targets("valid")
+        if exclude_users is not None and len(exclude_users):
+            keep = ~np.isin(users, exclude_users)
+            users, targets = users[keep], [t for t, k in zip(targets, keep) if k]
         rng = np.random.default_rng(c.seed)
         if len(users) > c.max_train_users:
             keep = np.sort(rng.choice(len(users), c.max_train_users, replace=False))
             users, targets = users[keep], [targets[i] for i in keep]
         frame = self.pairs(users)
-        target_sets = {int(u): set(t.tolist()) for u, t in zip(users, targets)}
-        frame["label"] = [int(i in target_sets[u]) for u, i in zip(frame["user"].to_numpy(), frame["item"].to_numpy())]
+        target_rows = np.repeat(np.arange(len(users)), [len(t) for t in targets])
+        target_items = np.concatenate(targets) if targets else np.zeros(0, dtype=np.int64)
+        positives = sp.csr_matrix((np.ones(len(target_rows), np.float32), (users[target_rows], target_items)),
+                                  shape=(self.history_.shape[0], self.n_items_))
+        frame["label"] = (_lookup(positives, frame["user"].to_numpy(), frame["item"].to_numpy()) > 0).astype(np.int32)
         # Users without a positive among their candidates carry no ranking signal.
-        useful = frame.groupby("user")["label"].transform("max") > 0
+        useful = frame.groupby("user", sort=False)["label"].transform("max").to_numpy() > 0
         frame = frame[useful]
         if frame.empty:
             raise ValueError("no validation user has a held-out item among the candidates: stage 2 has nothing to learn")
         groups = frame["user"].unique()
-        held = set(rng.choice(groups, max(1, int(len(groups) * c.holdout_share)), replace=False).tolist()) if len(groups) > 1 else set()
+        held = rng.choice(groups, max(1, int(len(groups) * c.holdout_share)), replace=False) if len(groups) > 1 else np.zeros(0, np.int64)
         is_held = frame["user"].isin(held).to_numpy()
         train, hold = frame[~is_held], frame[is_held]
-        self.ranker_ = lightgbm.LGBMRanker(
-            objective="lambdarank", n_estimators=c.n_estimators, learning_rate=c.learning_rate, num_leaves=c.num_leaves,
-            min_child_samples=c.min_child_samples, random_state=c.seed, n_jobs=2, verbose=-1,
-        )
-        kwargs = {}
+        params = {"objective": "lambdarank", "learning_rate": c.learning_rate, "num_leaves": c.num_leaves,
+                  "min_child_samples": c.min_child_samples, "seed": c.seed, "num_threads": 2, "verbose": -1,
+                  "eval_at": [10], "metric": "ndcg", "deterministic": True}
+        train_set = lightgbm.Dataset(train[self.feature_names].to_numpy(np.float32), train["label"].to_numpy(),
+                                     group=_group_sizes(train), init_score=self._base_margin(train), free_raw_data=True)
+        valid_sets, callbacks = [], []
         if len(hold):
-            kwargs = {"eval_X": (hold[self.feature_names],), "eval_y": (hold["label"],), "eval_group": [hold.groupby("user", sort=False).size().to_numpy()],
-                      "eval_init_score": [self._base_margin(hold)],
-                      "eval_at": [10], "callbacks": [lightgbm.early_stopping(c.early_stopping, verbose=False)]}
+            valid_sets = [lightgbm.Dataset(hold[self.feature_names].to_numpy(np.float32), hold["label"].to_numpy(),
+                                           group=_group_sizes(hold), init_score=self._base_margin(hold), reference=train_set)]
+            callbacks = [lightgbm.early_stopping(c.early_stopping, verbose=False)]
         # The trees learn a correction of the base source's ranking (its per-user z-scores are the
         # starting margin), so a weak ensemble cannot rank worse than stage 1 by coarse leaves.
-        self.ranker_.fit(train[self.feature_names], train["label"], group=train.groupby("user", sort=False).size().to_numpy(),
-                         init_score=self._base_margin(train), **kwargs)
+        self.booster_ = lightgbm.train(params, train_set, num_boost_round=c.n_estimators, valid_sets=valid_sets, callbacks=callbacks)
+        self.best_iteration_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
         self.training_pairs_ = len(frame)
+        self.training_users_ = len(groups)
         return self
 
     # -- scoring --------------------------------------------------------------------------------
+    def candidate_scores(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each user's candidates and their stage-2 scores: (rows into ``users``, items, scores)."""
+        frame = self.pairs(users)
+        if frame.empty:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+        predicted = self.booster_.predict(frame[self.feature_names].to_numpy(np.float32), num_iteration=self.best_iteration_)
+        return frame["row"].to_numpy(), frame["item"].to_numpy(), predicted + self._base_margin(frame)
+
     def score(self, users: np.ndarray) -> np.ndarray:
         """Stage-2 scores for the users' candidates, above every other item (those by popularity)."""
         users = np.asarray(users, dtype=np.int64)
         ctx = self.context_
-        backoff = ctx.pop_all / (ctx.pop_all.max() + 1.0) if ctx.pop_all.max() > 0 else ctx.pop_all
+        backoff = ctx.pop_all / (ctx.pop_all.max() + 1.0) if len(ctx.pop_all) and ctx.pop_all.max() > 0 else ctx.pop_all
         out = np.broadcast_to(backoff.astype(np.float32), (len(users), self.n_items_)).copy()
-        frame = self.pairs(users)
-        if frame.empty:
-            return out
-        predicted = self.ranker_.predict(frame[self.feature_names]) + self._base_margin(frame)
-        predicted = predicted - predicted.min() + 2.0  # every candidate above every non-candidate
-        row_of = {int(u): r for r, u in enumerate(users)}
-        rows = np.array([row_of[int(u)] for u in frame["user"].to_numpy()])
-        out[rows, frame["item"].to_numpy()] = predicted.astype(np.float32)
+        rows, items, predicted = self.candidate_scores(users)
+        if len(rows):
+            out[rows, items] = (predicted - predicted.min() + 2.0).astype(np.float32)  # every candidate above every other item
         return out
 
     def _base_margin(self, frame: pd.DataFrame) -> np.ndarray:
         """The base source's scores standardised within each user's candidates."""
-        name = self.config.base_source or next(iter(self.sources))
-        scores = frame[f"{name}_score"].astype(np.float64)
-        grouped = scores.groupby(frame["user"].to_numpy())
-        std = grouped.transform("std").fillna(0.0).to_numpy()
-        return ((scores - grouped.transform("mean")).to_numpy() / np.where(std > 0, std, 1.0))
+        scores = frame[f"{self.base_source}_score"].to_numpy(np.float64)
+        key = frame["row"].to_numpy()
+        grouped = pd.Series(scores).groupby(key)
+        mean = grouped.transform("mean").to_numpy()
+        std = np.nan_to_num(grouped.transform("std").to_numpy())
+        return (scores - mean) / np.where(std > 0, std, 1.0)
 
     def pairs(self, users: np.ndarray) -> pd.DataFrame:
-        """The candidate (user, item) pairs of ``users`` with every feature (one row each)."""
+        """The candidate (user, item) pairs of ``users`` with every feature (one row each), grouped by
+        user in the order of ``users``; ``row`` is the user's position in ``users``."""
         c = self.config
         users = np.asarray(users, dtype=np.int64)
+        k = min(c.per_source, self.n_items_)
         per_source: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for name, source in self.sources.items():
             scores = source.score(users).astype(np.float32, copy=True)
             if not c.keep_history:
                 mask_rows(scores, users, self.history_)
-            items, _ = top_k(scores, min(c.per_source, self.n_items_))
+            items, _ = top_k(scores, k)
             per_source[name] = (scores, items)  # (U, I) scores, (U, K) top items
-        cand = [np.unique(np.concatenate([per_source[n][1][r] for n in self.sources])) for r in range(len(users))]
-        user_col = np.repeat(users, [len(x) for x in cand])
-        item_col = np.concatenate(cand) if cand else np.zeros(0, dtype=np.int64)
-        row_col = np.repeat(np.arange(len(users)), [len(x) for x in cand])
-        frame = pd.DataFrame({"user": user_col, "item": item_col})
+        union = np.sort(np.concatenate([items for _, items in per_source.values()], axis=1), axis=1)
+        first = np.ones(union.shape, dtype=bool)
+        first[:, 1:] = union[:, 1:] != union[:, :-1]
+        row_col, _ = np.nonzero(first)
+        item_col = union[first]
+        if not c.keep_history and len(row_col):  # a source with fewer than k allowed items fills up with masked ones
+            allowed = _lookup(self.history_[users], row_col, item_col) == 0
+            row_col, item_col = row_col[allowed], item_col[allowed]
+        user_col = users[row_col]
+        frame = pd.DataFrame({"row": row_col, "user": user_col, "item": item_col})
+        ranks = np.arange(1, k + 1, dtype=np.float32)
         for name, (scores, items) in per_source.items():
-            rank = np.full(scores.shape, c.per_source + 1, dtype=np.float32)
-            np.put_along_axis(rank, items, np.arange(1, items.shape[1] + 1, dtype=np.float32)[None, :].repeat(len(users), 0), axis=1)
+            rank = sp.csr_matrix((np.tile(ranks, len(users)), (np.repeat(np.arange(len(users)), k), items.ravel())),
+                                 shape=(len(users), self.n_items_))
+            found = _lookup(rank, row_col, item_col)
             frame[f"{name}_score"] = np.nan_to_num(scores[row_col, item_col], neginf=-1e9)
-            frame[f"{name}_rank"] = rank[row_col, item_col]
+            frame[f"{name}_rank"] = np.where(found > 0, found, k + 1).astype(np.float32)
         for key, values in self._base_features(user_col, item_col).items():
             frame[key] = values
         return frame
@@ -210,73 +276,156 @@ class TwoStage(Recommender):
     # -- features -------------------------------------------------------------------------------
     def _context(self, data: FitData) -> _Context:
         inter = data.interactions
-        now = inter[TIME_COL].max()
-        items, times = inter["iidx"].to_numpy(), inter[TIME_COL]
+        n_users, n_items = data.n_users, data.n_items
+        now = inter[TIME_COL].max() if len(inter) else pd.Timestamp(0)
+        u, i = inter["uidx"].to_numpy(), inter["iidx"].to_numpy()
+        times = inter[TIME_COL]
         last7 = (times > now - pd.Timedelta(days=7)).to_numpy()
-        prev7 = ((times > now - pd.Timedelta(days=14)) & ~last7).to_numpy() if len(inter) else last7
-        pop_all = np.bincount(items, minlength=data.n_items).astype(np.float64)
-        pop_7d = np.bincount(items[last7], minlength=data.n_items).astype(np.float64)
-        pop_prev = np.bincount(items[prev7], minlength=data.n_items).astype(np.float64)
-        first = pd.Series(times.to_numpy()).groupby(items).min()
-        age = np.full(data.n_items, -1.0)
-        age[first.index.to_numpy()] = (now - first).dt.total_seconds().to_numpy() / 86400.0
-        order = np.argsort(inter["uidx"].to_numpy(), kind="stable")
-        u_sorted = inter["uidx"].to_numpy()[order]
-        starts = np.flatnonzero(np.r_[True, u_sorted[1:] != u_sorted[:-1]]) if len(u_sorted) else np.zeros(0, int)
-        ends = np.r_[starts[1:], len(u_sorted)]
-        t_sorted = times.to_numpy()[order]
-        i_sorted = items[order]
-        sequences = {int(u_sorted[s]): i_sorted[s:e] for s, e in zip(starts, ends)}
-        stamps = {int(u_sorted[s]): t_sorted[s:e] for s, e in zip(starts, ends)}
-        category = self.items["category"].astype(str).to_numpy() if "category" in self.items.columns else None
-        price = pd.to_numeric(self.items["price"], errors="coerce").to_numpy(dtype=np.float64) if "price" in self.items.columns else None
-        text = None
+        prev7 = ((times > now - pd.Timedelta(days=14)) & ~last7).to_numpy()
+        pop_all = np.bincount(i, minlength=n_items).astype(np.float64)
+        pop_7d = np.bincount(i[last7], minlength=n_items).astype(np.float64)
+        pop_prev = np.bincount(i[prev7], minlength=n_items).astype(np.float64)
+        days_before = ((now - times).dt.total_seconds() / 86400.0).to_numpy() if len(inter) else np.zeros(0)
+        age = np.full(n_items, -1.0)
+        if len(inter):
+            oldest = pd.Series(days_before).groupby(i).max()
+            age[oldest.index.to_numpy()] = oldest.to_numpy()
+        # Per (user, item): count, last position, days since the last time (interactions are in time order).
+        frame = pd.DataFrame({"u": u, "i": i, "pos": np.arange(len(inter)), "days": days_before})
+        per = frame.groupby(["u", "i"], sort=False).agg(count=("pos", "size"), last=("pos", "max"), days=("days", "min")).reset_index()
+        per["place"] = per.groupby("u")["last"].rank(ascending=False, method="first")
+        pu, pi = per["u"].to_numpy(), per["i"].to_numpy()
+
+        def table(values) -> sp.csr_matrix:
+            return sp.csr_matrix((np.asarray(values, dtype=np.float32), (pu, pi)), shape=(n_users, n_items))
+
+        user_len = np.bincount(u, minlength=n_users).astype(np.float64)
+        last5 = np.full((n_users, 5), -1, dtype=np.int64)
+        if len(inter):
+            order = np.argsort(u, kind="stable")
+            us, its = u[order], i[order]
+            ends = np.r_[np.flatnonzero(us[1:] != us[:-1]), len(us) - 1]
+            starts = np.r_[0, ends[:-1] + 1]
+            from_end = np.repeat(ends, ends - starts + 1) - np.arange(len(us))  # 0 = the user's last item
+            near = from_end < 5
+            last5[us[near], 4 - from_end[near]] = its[near]
+        ctx = _Context(data, now, user_len, table(per["count"]), table(per["place"]), table(per["days"] + 1.0), last5,
+                       pop_all, pop_7d, (pop_7d + 1.0) / (pop_prev + 1.0), age)
+        if "category" in self.items.columns:
+            codes, _ = pd.factorize(self.items["category"].astype(str))
+            share = sp.csr_matrix((np.ones(len(u), np.float32), (u, codes[i])), shape=(n_users, codes.max() + 1))
+            share.sum_duplicates()
+            ctx.category = codes
+            ctx.category_share = sp.diags(1.0 / np.maximum(user_len, 1.0)).astype(np.float32) @ share
+        if "price" in self.items.columns:
+            price = pd.to_numeric(self.items["price"], errors="coerce").to_numpy(dtype=np.float64)
+            known = np.isfinite(price[i]) if len(i) else np.zeros(0, bool)
+            total = np.bincount(u[known], weights=price[i][known], minlength=n_users)
+            n = np.bincount(u[known], minlength=n_users)
+            ctx.price = price
+            ctx.user_price = np.where(n > 0, total / np.maximum(n, 1), np.nan)
         if self.text_vectors is not None:
             norms = np.linalg.norm(self.text_vectors, axis=1, keepdims=True)
-            text = (self.text_vectors / np.maximum(norms, 1e-9)).astype(np.float32)
-        return _Context(data, now, sequences, stamps, pop_all, pop_7d, (pop_7d + 1.0) / (pop_prev + 1.0), age, category, price, text)
+            ctx.text = (self.text_vectors / np.maximum(norms, 1e-9)).astype(np.float32)
+        return ctx
 
     def _base_features(self, users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
         ctx = self.context_
         n = len(users)
         out = {key: np.zeros(n, dtype=np.float32) for key in BASE_FEATURES}
+        out["user_history_len"] = np.log1p(ctx.user_len[users]).astype(np.float32)
         out["item_pop_all"] = np.log1p(ctx.pop_all[items]).astype(np.float32)
         out["item_pop_7d"] = np.log1p(ctx.pop_7d[items]).astype(np.float32)
         out["item_trend"] = ctx.trend[items].astype(np.float32)
         out["item_age_days"] = ctx.age_days[items].astype(np.float32)
+        out["user_item_count"] = _lookup(ctx.count, users, items)
+        out["user_item_recency"] = _lookup(ctx.place, users, items)
+        out["user_item_days_since"] = _lookup(ctx.days_plus_one, users, items) - 1.0
+        if ctx.category_share is not None:
+            out["user_category_share"] = _lookup(ctx.category_share, users, ctx.category[items])
         out["price_ratio"][:] = 1.0
-        out["user_item_days_since"][:] = -1.0
-        empty = np.zeros(0, dtype=np.int64)
-        start = 0
-        while start < n:
-            user = int(users[start])
-            stop = start
-            while stop < n and users[stop] == user:
-                stop += 1
-            cand = items[start:stop]
-            seq = ctx.sequences.get(user, empty)
-            stamps = ctx.times.get(user)
-            out["user_history_len"][start:stop] = np.log1p(len(seq))
-            if len(seq):
-                counts = pd.Series(seq).value_counts()
-                out["user_item_count"][start:stop] = counts.reindex(cand, fill_value=0).to_numpy()
-                # The item's place among the user's own items by last interaction, latest = 1.
-                last_pos = pd.Series(np.arange(len(seq))).groupby(seq).max()
-                place = last_pos.rank(ascending=False, method="first")
-                out["user_item_recency"][start:stop] = place.reindex(cand, fill_value=0).to_numpy()
-                last_time = pd.Series(stamps).groupby(seq).max()
-                days = (ctx.now - pd.to_datetime(last_time)).dt.total_seconds() / 86400.0
-                out["user_item_days_since"][start:stop] = days.reindex(cand, fill_value=-1.0).to_numpy()
-                if ctx.category is not None:
-                    share = pd.Series(ctx.category[seq]).value_counts(normalize=True)
-                    out["user_category_share"][start:stop] = share.reindex(ctx.category[cand], fill_value=0.0).to_numpy()
-                if ctx.price is not None:
-                    mean = np.nanmean(ctx.price[seq]) if np.isfinite(ctx.price[seq]).any() else np.nan
-                    if np.isfinite(mean) and mean > 0:
-                        out["price_ratio"][start:stop] = np.nan_to_num(ctx.price[cand] / mean, nan=1.0)
-                if ctx.text is not None:
-                    sims = ctx.text[cand] @ ctx.text[seq[-5:]].T  # (C, <=5)
-                    out["text_sim_last"][start:stop] = sims[:, -1]
-                    out["text_sim_max5"][start:stop] = sims.max(axis=1)
-            start = stop
+        if ctx.price is not None:
+            mean = ctx.user_price[users]
+            ratio = ctx.price[items] / np.where(np.isfinite(mean) & (mean > 0), mean, np.nan)
+            out["price_ratio"] = np.nan_to_num(ratio, nan=1.0, posinf=1.0, neginf=1.0).astype(np.float32)
+        if ctx.text is not None:
+            for start in range(0, n, TEXT_CHUNK):
+                stop = min(n, start + TEXT_CHUNK)
+                recent = ctx.last5[users[start:stop]]  # (c, 5), -1 pads
+                sims = np.einsum("ch,cfh->cf", ctx.text[items[start:stop]], ctx.text[np.maximum(recent, 0)])
+                sims[recent < 0] = -1.0
+                has = recent[:, 4] >= 0
+                out["text_sim_last"][start:stop] = np.where(has, sims[:, 4], 0.0)
+                out["text_sim_max5"][start:stop] = np.where(has, sims.max(axis=1), 0.0)
         return out
+
+    # -- saving ---------------------------------------------------------------------------------
+    def spec(self) -> dict:
+        """What :func:`load_two_stage` needs besides the booster: config, sources with their
+        parameters, feature names and the trained tree count."""
+        sources = {name: {"kind": s.name, "params": _init_params(s) if s.name in BASELINES else {}} for name, s in self.sources.items()}
+        return {"config": dataclasses.asdict(self.config), "sources": sources, "features": self.feature_names,
+                "best_iteration": self.best_iteration_}
+
+    def save(self, directory: str | Path) -> None:
+        """Write ``stage2.txt`` (the booster, LightGBM's text format) and ``stage2.json`` into a directory."""
+        directory = Path(directory)
+        self.booster_.save_model(str(directory / BOOSTER_FILE), num_iteration=self.best_iteration_)
+        (directory / SPEC_FILE).write_text(json.dumps(self.spec(), indent=2))
+
+
+def _init_params(model: Recommender) -> dict:
+    """A baseline's constructor arguments as they are now (tuned values included)."""
+    names = [p for p in inspect.signature(type(model).__init__).parameters if p != "self"]
+    return {name: getattr(model, name) for name in names if hasattr(model, name)}
+
+
+def _group_sizes(frame: pd.DataFrame) -> np.ndarray:
+    """Pairs per user, in the frame's order (pairs are grouped by user)."""
+    user = frame["user"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]])
+    return np.diff(np.r_[starts, len(user)])
+
+
+def has_two_stage(model_dir: str | Path) -> bool:
+    return (Path(model_dir) / SPEC_FILE).is_file()
+
+
+def load_two_stage(model_dir: str | Path, trained: Mapping[str, Recommender], items: pd.DataFrame,
+                   text_vectors: np.ndarray | None) -> TwoStage:
+    """A saved stage 2 with its sources: trained ones (the fine-tuned model) passed in by name,
+    baselines rebuilt from their saved parameters (fit them, by ``TwoStage.fit``, before scoring).
+
+    Raises:
+        ModelError: a missing or damaged ``stage2.json`` or ``stage2.txt``, naming the file.
+    """
+    import lightgbm
+
+    model_dir = Path(model_dir)
+    path = model_dir / SPEC_FILE
+    try:
+        spec = json.loads(path.read_text())
+        config = TwoStageConfig.from_dict(spec["config"])
+        sources: dict[str, Recommender] = {}
+        for name, entry in spec["sources"].items():
+            if name in trained:
+                sources[name] = trained[name]
+                continue
+            source = BASELINES[entry["kind"]]()
+            for key, value in entry.get("params", {}).items():
+                setattr(source, key, value)
+            sources[name] = source
+        best = int(spec["best_iteration"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{path}: corrupted stage-2 description ({type(exc).__name__}: {exc}); train a new model with `homepage train DIR`") from exc
+    model = TwoStage(sources, items, text_vectors, config)
+    if model.feature_names != spec.get("features"):
+        raise ModelError(f"{path}: the saved feature names do not match this version's; train a new model with `homepage train DIR`")
+    try:
+        model.booster_ = lightgbm.Booster(model_file=str(model_dir / BOOSTER_FILE))
+    except (lightgbm.basic.LightGBMError, OSError) as exc:
+        raise ModelError(f"{model_dir / BOOSTER_FILE}: corrupted stage-2 booster ({exc}); train a new model with `homepage train DIR`") from exc
+    if model.booster_.num_feature() != len(model.feature_names):
+        raise ModelError(f"{model_dir / BOOSTER_FILE}: the booster expects {model.booster_.num_feature()} features, not {len(model.feature_names)}")
+    model.best_iteration_ = min(best, model.booster_.current_iteration()) or model.booster_.current_iteration()
+    return model

@@ -60,7 +60,8 @@ class RankerConfig:
     encoder_items_per_step: int = 48  # items re-encoded with gradient per step (top/full modes)
     max_epochs: int = 60  # upper bound on epochs (passes over the training users)
     min_steps_per_epoch: int = 40  # small data sets repeat passes until an epoch has this many steps
-    patience: int = 4  # epochs without validation NDCG@10 gain before stopping
+    patience: int = 2  # epochs without validation progress (see min_gain) before stopping
+    min_gain: float = 0.01  # progress: validation NDCG@10 above the best so far by this share (a smaller gain still updates the best)
     refit: bool = False  # then train again on train + validation for the best epoch count (the temporal protocol's newest days)
     collapse_repeats: bool = True  # a run of events on one item (view, cart, purchase) reads as one item
     train_on_repeats: bool = False  # also learn to predict items the user already had (False suits masked evaluation)

@@ -451,12 +451,17 @@ def greedy_rerank(
 def segment_relevance(studio: Studio, segment: Segment) -> np.ndarray:
     """The segment's relevance of every item: the mean of its members' scores.
 
-    rel_i = (1/|G|) sum_{u in G} u . v_i = c . v_i with c the centroid (mean member vector),
-    since the score is linear in the user vector.
+    With the fine-tuned model alone, rel_i = (1/|G|) sum_{u in G} u . v_i = c . v_i with c the
+    centroid (mean member vector), since the score is linear in the user vector. With two stages,
+    the mean of the members' final scores over their candidates (``Studio.member_relevance``,
+    computed once per segment).
 
     Returns:
         (I,) float64.
     """
+    found = studio.member_relevance(segment.members)
+    if found is not None:
+        return found
     centroid = segment.centroid
     if centroid is None:
         rows = studio.rows_of(segment.members)

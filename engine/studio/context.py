@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +17,13 @@ from engine.core.constants import HEAD_SHARE, TIME_COL
 from engine.data.tables import Dataset
 from engine.data.colours import ColourFeatures
 from engine.data.splits import FitData, Split
+from engine.models.baselines import Recommender
 from engine.models.finetuned import FineTunedRecommender
 
 _THREADS = None  # a threadpoolctl controller, made on first use
+
+MAX_RELEVANCE_MEMBERS = 2_000  # a segment's members whose final scores make its relevance, at most
+RELEVANCE_BATCH = 500  # members scored at once
 
 NEW_DAYS = 21  # an item created within this many days of the latest training event is "new"
 
@@ -73,10 +78,12 @@ class Studio:
     text_vectors: np.ndarray | None = field(default=None, repr=False)
     colours: ColourFeatures | None = field(default=None, repr=False)
     rec: FineTunedRecommender | None = field(default=None, repr=False)
+    final: Recommender | None = field(default=None, repr=False)  # both stages, when the model kept its second
     build_seconds: float = 0.0
     _row: np.ndarray | None = field(default=None, repr=False)
     _target_row: np.ndarray | None = field(default=None, repr=False)
     _tfidf: tuple | None = field(default=None, repr=False)
+    _relevance: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(
@@ -87,6 +94,7 @@ class Studio:
         stage: str = "test",
         text_vectors: np.ndarray | None = None,
         colours: ColourFeatures | None = None,
+        final: Recommender | None = None,
     ) -> "Studio":
         """Fit the recommender's histories on the stage's training data and compute user vectors.
 
@@ -97,6 +105,8 @@ class Studio:
             stage: ``"test"`` or ``"valid"``.
             text_vectors: optional (I, H) pretrained text vectors for intra-list diversity.
             colours: optional picture colour features for visual diversity.
+            final: the model's two stages when it kept its second (``engine.models.final``); pages
+                and personalised lists then rank by its scores, segments stay in ``rec``'s user space.
 
         Returns:
             The ready context.
@@ -104,6 +114,10 @@ class Studio:
         start = time.perf_counter()
         fit = split.fit_data(stage)
         rec.fit(fit)
+        if final is not None and final is not rec:
+            final.fit(fit)
+        else:
+            final = None
         seqs = fit.sequences()
         users = np.array(sorted(seqs), dtype=np.int64)
         histories = [seqs[int(u)] for u in users]
@@ -116,7 +130,7 @@ class Studio:
             item_counts=counts, item_user_counts=fit.item_user_counts(),
             n_train_users=len(users), is_tail=M.head_tail_split(counts, HEAD_SHARE),
             is_new=new_items(data.items, fit.interactions, counts), eval_users=eval_users, eval_targets=targets,
-            text_vectors=text_vectors, colours=colours, rec=rec, build_seconds=time.perf_counter() - start,
+            text_vectors=text_vectors, colours=colours, rec=rec, final=final, build_seconds=time.perf_counter() - start,
         )
 
     @property
@@ -142,11 +156,39 @@ class Studio:
         return self.eval_users[rows], [self.eval_targets[r] for r in rows]
 
     def scores(self, users: np.ndarray) -> np.ndarray:
-        """The model's scores of every item for users with history: (n, I) float32."""
+        """The final model's scores of every item for users with history: (n, I) float32."""
         rows = self.rows_of(users)
         if (rows < 0).any():
             raise ValueError(f"user index {int(np.asarray(users)[rows < 0][0])} has no training history in this stage")
+        if self.final is not None:
+            return self.final.score(np.asarray(users, dtype=np.int64))
         return self.user_vectors[rows] @ self.item_vectors.T
+
+    def member_relevance(self, members: np.ndarray) -> np.ndarray | None:
+        """With two stages: every item's mean final score over a segment's members, computed once
+        per member set; None with the fine-tuned model alone (its relevance is linear, see
+        ``engine.page.rerank.segment_relevance``).
+
+        Each member's scores over their candidates are shifted so the lowest candidate scores 0,
+        the items outside their candidates count 0, and the mean runs over members (at most
+        :data:`MAX_RELEVANCE_MEMBERS`, a seeded sample of larger segments).
+        """
+        if self.final is None or not hasattr(self.final, "candidate_scores"):
+            return None
+        members = np.unique(np.asarray(members, dtype=np.int64))
+        members = members[self.rows_of(members) >= 0]
+        key = hashlib.sha1(members.tobytes()).hexdigest()
+        if key not in self._relevance:
+            if len(members) > MAX_RELEVANCE_MEMBERS:
+                members = np.sort(np.random.default_rng(0).choice(members, MAX_RELEVANCE_MEMBERS, replace=False))
+            total = np.zeros(self.n_items, dtype=np.float64)
+            for start in range(0, len(members), RELEVANCE_BATCH):
+                rows, items, scores = self.final.candidate_scores(members[start:start + RELEVANCE_BATCH])
+                if len(rows):
+                    lowest = pd.Series(scores).groupby(rows).transform("min").to_numpy()
+                    np.add.at(total, items, scores - lowest)
+            self._relevance[key] = total / max(len(members), 1)
+        return self._relevance[key]
 
     def tfidf(self):
         """TF-IDF of every item's text over the catalogue: ((I, V) csr, (V,) terms), built once.
@@ -242,7 +284,9 @@ def load_studio(
     if not isinstance(data, Dataset):
         data = load_dataset(data)
     model_dir = Path(model_dir) if model_dir else newest_model(data.root)
-    rec, manifest = FineTunedRecommender.from_pretrained(model_dir, data)
+    from engine.models.final import load_final
+
+    final, rec, manifest = load_final(model_dir, data)
     protocol = protocol or manifest.get("protocol", "loo")
     test_days = test_days or manifest.get("test_days") or DEFAULT_TEST_DAYS
     split = make_split(data, protocol, test_days)
@@ -256,4 +300,4 @@ def load_studio(
         from engine.data.colours import colour_features
 
         colours = colour_features(data)
-    return Studio.build(data, rec, split, stage, text_vectors, colours)
+    return Studio.build(data, rec, split, stage, text_vectors, colours, final=final)

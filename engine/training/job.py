@@ -111,6 +111,8 @@ def train_and_save(
     max_minutes: float | None = None,
     mask_history: bool = True,
     progress: Callable[[dict], None] | None = None,
+    stage2: bool = True,
+    log: Callable[[str], None] | None = None,
 ) -> tuple[Path, dict, TrainResult]:
     """Fine-tune on the split's training part, evaluate on its test part and write the model directory.
 
@@ -123,10 +125,14 @@ def train_and_save(
         max_minutes: training budget; the best checkpoint so far is kept.
         mask_history: mask items already in a user's history when evaluating.
         progress: called after every epoch with ``{"epoch", "step", "loss", "valid_ndcg@10", "seconds"}``.
+        stage2: also train the second stage (``engine.training.stage2``), kept when it beats the
+            fine-tuned model on held-out validation users.
+        log: called with a line per stage-2 step.
 
     Returns:
         (the model directory, its manifest, the training summary). ``manifest["metrics"]`` holds the
-        held-out test metrics.
+        held-out test metrics of the model the page uses (``manifest["final_model"]``),
+        ``manifest["metrics_by_model"]`` those of stage 1 alone and, when kept, of both stages.
     """
     from engine.evaluation.heldout import EvalContext, evaluate_model
     from engine.data.splits import make_split
@@ -136,16 +142,37 @@ def train_and_save(
     split = make_split(data, protocol, test_days)
     start = time.perf_counter()
     model, tower, result = train_ranker(data, split, config, max_minutes=max_minutes, progress=progress)
-    rec = FineTunedRecommender(model, model.item_vectors().detach().numpy()).fit(split.fit_data("test"))
-    metrics, _ = evaluate_model(rec, EvalContext.build(split, "test"), mask_history)
+    rec = FineTunedRecommender(model, model.item_vectors().detach().numpy())
+    second = None
+    stage2_info: dict = {"used": False, "reason": "not trained (stage2=False)"}
+    if stage2:
+        from engine.models.text_encoder import cached_item_vectors
+        from engine.training.stage2 import train_stage2
+
+        text = cached_item_vectors(data.root, data.items, config.encoder_path) if config.use_text else None
+        found = train_stage2(split, rec, data.items, text, keep_history=not mask_history, seed=config.seed, log=log)
+        second, stage2_info = found.model, found.info
+    test_ctx = EvalContext.build(split, "test")
+    metrics, _ = evaluate_model(rec.fit(split.fit_data("test")), test_ctx, mask_history)
+    by_model = {"finetuned": _plain(metrics)}
+    if second is not None:
+        final, _ = evaluate_model(second.fit(split.fit_data("test")), test_ctx, mask_history)
+        by_model["two_stage"] = _plain(final)
     manifest = {
         "protocol": split.protocol,
         "test_days": split.test_days,
         "masked_history": mask_history,
         "split": split.describe(),
         "training": {"seconds": round(time.perf_counter() - start, 1), **{k: v for k, v in vars(result).items() if k != "history"}, "history": result.history},
-        "metrics": {k: v for k, v in metrics.items() if not isinstance(v, np.ndarray)},
+        "final_model": "two_stage" if second is not None else "finetuned",
+        "metrics": by_model.get("two_stage", by_model["finetuned"]),  # of the model the page uses
+        "metrics_by_model": by_model,
+        "stage2": stage2_info,
         "text": bool(config.use_text),
     }
-    out = model.save_pretrained(out, data, manifest)
+    out = model.save_pretrained(out, data, manifest, extra=second.save if second is not None else None)
     return Path(out), manifest, result
+
+
+def _plain(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if not isinstance(v, np.ndarray)}

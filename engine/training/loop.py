@@ -158,6 +158,20 @@ class _Trainer:
         self.optim = torch.optim.AdamW(self.params, weight_decay=config.weight_decay)
         self.steps = 0
 
+    def bucketed_batches(self) -> list[np.ndarray]:
+        """One pass over the users in batches of similar history length, in random order.
+
+        A batch is padded to its longest window, so mixing a 50-item history with 5-item ones makes
+        the user tower run mostly on padding; users are shuffled, then sorted by window length
+        (stable, so equal lengths stay shuffled), cut into batches, and the batches shuffled.
+        """
+        d, size = self.data, self.config.batch_size
+        users = self.rng.permutation(d.users)
+        lengths = np.array([min(len(d.seqs[int(u)]), self.config.max_len + 1) for u in users])
+        users = users[np.argsort(lengths, kind="stable")]
+        batches = [users[b : b + size] for b in range(0, len(users), size)]
+        return [batches[i] for i in self.rng.permutation(len(batches))]
+
     def epoch(self) -> tuple[float, bool]:
         """One epoch; returns (mean loss, whether the deadline cut it short)."""
         model, tower, d, config = self.model, self.tower, self.data, self.config
@@ -166,10 +180,9 @@ class _Trainer:
             tower.train()
         # Small data sets get several passes per epoch so validation is not run every few steps.
         passes = max(1, math.ceil(config.min_steps_per_epoch / math.ceil(len(d.users) / config.batch_size)))
-        order = np.concatenate([self.rng.permutation(d.users) for _ in range(passes)])
+        batches = [batch for _ in range(passes) for batch in self.bucketed_batches()]
         losses, out_of_time = [], False
-        for b in range(0, len(order), config.batch_size):
-            batch = order[b : b + config.batch_size]
+        for batch in batches:
             loss = _step(model, tower, [d.seqs[int(u)] for u in batch], [d.events[int(u)] if d.events else None for u in batch], config, self.rng)
             self.optim.zero_grad(set_to_none=True)
             loss.backward()
@@ -223,13 +236,14 @@ def train_ranker(
         nonlocal best_state, best_enc, bad_epochs
         rec = FineTunedRecommender(model, model.item_vectors().detach().numpy()).fit(train.fit)
         ndcg = evaluate_model(rec, valid_ctx)[0][f"ndcg@{DEFAULT_K}"] if len(valid_ctx.users) else 0.0
-        improved = best_state is None or ndcg > result.best_valid_ndcg
-        if improved:
-            result.best_valid_ndcg, result.best_epoch, bad_epochs = ndcg, epoch, 0
+        # A gain within validation noise keeps the better model but does not count as progress, so a
+        # plateau ends the run after ``patience`` epochs instead of creeping on.
+        progressed = best_state is None or ndcg > result.best_valid_ndcg * (1.0 + config.min_gain)
+        if best_state is None or ndcg > result.best_valid_ndcg:
+            result.best_valid_ndcg, result.best_epoch = ndcg, epoch
             best_state = copy.deepcopy(model.state_dict())
             best_enc = [p.detach().clone() for p in trainer.enc_params]
-        else:
-            bad_epochs += 1
+        bad_epochs = 0 if progressed else bad_epochs + 1
         return ndcg
 
     def report(entry: dict) -> None:

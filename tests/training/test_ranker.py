@@ -129,6 +129,26 @@ def test_tiny_training_loss_falls(trained) -> None:
     assert scores.shape == (data.n_users, data.n_items) and np.isfinite(scores).all()
 
 
+def test_batches_group_users_of_similar_history_length(tmp_path: Path) -> None:
+    from engine.training.loop import _sequences, _Trainer
+
+    items, inter = shop_frames(n_users=200)
+    long_users = inter["user_id"].isin([f"U{u:02d}" for u in range(0, 200, 7)])
+    inter = pd.concat([inter, inter[long_users].assign(timestamp=lambda f: (pd.to_datetime(f["timestamp"]) + pd.Timedelta(days=60)).astype(str))] * 3)
+    data = load_dataset(write_dataset(tmp_path / "shop", items, inter))
+    config = tiny_config(max_len=50, batch_size=16)
+    seqs = _sequences(data, make_split(data, "loo").fit_data("valid"), config)
+    trainer = _Trainer(torch.nn.Linear(1, 1), None, seqs, config, deadline=float("inf"))  # batching needs no real model
+    batches = trainer.bucketed_batches()
+    assert sorted(np.concatenate(batches).tolist()) == sorted(seqs.users.tolist())  # every user once per pass
+    widths = [max(len(seqs.seqs[int(u)]) for u in b) for b in batches]
+    padded = sum(w * len(b) for w, b in zip(widths, batches))
+    shuffled = np.random.default_rng(0).permutation(seqs.users)
+    random_padded = sum(len(b) * max(len(seqs.seqs[int(u)]) for u in b) for b in np.array_split(shuffled, len(batches)))
+    assert padded < 0.6 * random_padded  # far less padding than random batches
+    assert trainer.bucketed_batches()[0].tolist() != batches[0].tolist()  # a new order each pass
+
+
 def test_id_dropout_zeroes_id_embeddings_in_training(trained) -> None:
     """id_dropout = 1 trains as if every item were new: no gradient reaches the id embeddings."""
     from engine.training.loop import _step

@@ -143,6 +143,7 @@ def train_and_save(
     start = time.perf_counter()
     model, tower, result = train_ranker(data, split, config, max_minutes=max_minutes, progress=progress)
     rec = FineTunedRecommender(model, model.item_vectors().detach().numpy())
+    valid_rec = rec if result.valid_model is model else FineTunedRecommender(result.valid_model, result.valid_model.item_vectors().detach().numpy())
     second = None
     stage2_info: dict = {"used": False, "reason": "not trained (stage2=False)"}
     if stage2:
@@ -150,8 +151,12 @@ def train_and_save(
         from engine.training.stage2 import train_stage2
 
         text = cached_item_vectors(data.root, data.items, config.encoder_path) if config.use_text else None
-        found = train_stage2(split, rec, data.items, text, keep_history=not mask_history, seed=config.seed, log=log)
+        # Stage 2 learns on the validation window from the model that never saw it; for test, its
+        # stage-1 source becomes the final (refit) model, as the baselines among its sources are refit.
+        found = train_stage2(split, valid_rec, data.items, text, keep_history=not mask_history, seed=config.seed, log=log)
         second, stage2_info = found.model, found.info
+        if second is not None:
+            second.sources["finetuned"] = rec
     test_ctx = EvalContext.build(split, "test")
     metrics, _ = evaluate_model(rec.fit(split.fit_data("test")), test_ctx, mask_history)
     by_model = {"finetuned": _plain(metrics)}
@@ -163,7 +168,7 @@ def train_and_save(
         "test_days": split.test_days,
         "masked_history": mask_history,
         "split": split.describe(),
-        "training": {"seconds": round(time.perf_counter() - start, 1), **{k: v for k, v in vars(result).items() if k != "history"}, "history": result.history},
+        "training": {"seconds": round(time.perf_counter() - start, 1), **{k: v for k, v in vars(result).items() if k not in ("history", "valid_model")}, "history": result.history},
         "final_model": "two_stage" if second is not None else "finetuned",
         "metrics": by_model.get("two_stage", by_model["finetuned"]),  # of the model the page uses
         "metrics_by_model": by_model,

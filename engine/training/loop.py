@@ -34,6 +34,9 @@ class TrainResult:
     stopped_by: str = "max_epochs"
     refit: str = "off"  # whether a final model was trained on train + validation (config.refit)
     history: list[dict] = field(default_factory=list)
+    # The early-stopped model, trained on training data only (the returned one when there is no
+    # refit): stage 2 learns from its scores on the validation window, which the refit model has seen.
+    valid_model: Ranker | None = field(default=None, repr=False, compare=False)
 
 
 def _event_codes(frame) -> tuple[dict[int, np.ndarray] | None, int]:
@@ -267,6 +270,7 @@ def train_ranker(
     for p, saved in zip(trainer.enc_params, best_enc or []):
         p.data.copy_(saved)
     result.epochs, result.steps = len(result.history) - 1, trainer.steps
+    result.valid_model = model
 
     if config.refit:
         refit = _refit(data, split, config, tower, enc_start, result, deadline, start_time, report)

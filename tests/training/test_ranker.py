@@ -427,6 +427,8 @@ def test_refit_trains_the_final_model_on_train_and_validation(shop_dir: Path) ->
     refit_entries = [e for e in result.history if e.get("refit")]
     assert len(refit_entries) == result.best_epoch and all(e["refit_epochs"] == result.best_epoch for e in refit_entries)
     assert model.warm[valid_only].min() == 1  # warm: their id embeddings were learned
+    # Stage 2 learns on the validation window from the early-stopped model, which never saw it.
+    assert result.valid_model is not model and result.valid_model.warm[valid_only].max() == 0
     # A budget already spent skips the refit and keeps the early-stopped model.
     _, _, rushed = train_ranker(data, split, tiny_config(refit=True, max_epochs=2), max_minutes=1e-4)
     assert rushed.refit.startswith("skipped"), rushed.refit

@@ -225,3 +225,33 @@ def test_settings_files_and_validation(tmp_path: Path) -> None:
         Settings.from_dict({"diversty": 0.1})
     with pytest.raises(ValueError, match="theme"):
         Settings(rows=[("bestsellers", 10)])
+
+
+def test_with_two_stages_a_segment_ranks_by_its_members_final_scores(demo_model, segment) -> None:
+    """With a kept second stage, a segment's relevance is the mean of its members' final scores over
+    their candidates (each member's lowest candidate at 0), computed once per segment."""
+    import dataclasses
+
+    import pandas as pd
+
+    from engine.models.baselines import Popularity
+    from engine.models.two_stage import TwoStage, TwoStageConfig
+    from engine.studio.context import Studio, load_studio
+
+    studio = load_studio(*demo_model)  # a copy of its own: this test attaches a second stage
+    final = TwoStage({"finetuned": studio.rec, "popularity": Popularity()}, studio.data.items,
+                     config=TwoStageConfig(per_source=20, n_estimators=10, min_child_samples=5)).train(studio.split)
+    final.fit(studio.fit)
+    studio = dataclasses.replace(studio, final=final, _relevance={})
+    rel = segment_relevance(studio, segment)
+    members = np.unique(segment.members)
+    members = members[studio.rows_of(members) >= 0]
+    rows, items, scores = final.candidate_scores(members)
+    shifted = scores - pd.Series(scores).groupby(rows).transform("min").to_numpy()
+    expected = np.bincount(items, weights=shifted, minlength=studio.n_items) / len(members)
+    np.testing.assert_allclose(rel, expected, rtol=1e-6, atol=1e-9)
+    assert segment_relevance(studio, segment) is rel  # cached: a slider move does not score again
+    layout = rank_segment(studio, segment)
+    first = [card.item for card in layout.rows[0].items][:3]
+    assert all(rel[i] >= np.partition(rel, -50)[-50] for i in first)  # the page opens with the segment's best
+    assert isinstance(studio, Studio) and studio.scores(members[:5]).shape == (5, studio.n_items)

@@ -30,12 +30,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import torch
 
 from engine.core.constants import TIME_COL
 from engine.core.errors import ModelError
 from engine.data.splits import FitData, Split
 from engine.models.baselines import BASELINES, Recommender
-from engine.models.topk import mask_rows, top_k
+from engine.models.topk import mask_rows
 
 BASE_FEATURES = (
     "user_history_len",  # log1p of the user's interactions
@@ -250,8 +251,10 @@ class TwoStage(Recommender):
             scores = source.score(users).astype(np.float32, copy=True)
             if not c.keep_history:
                 mask_rows(scores, users, self.history_)
-            items, _ = top_k(scores, k)
-            per_source[name] = (scores, items)  # (U, I) scores, (U, K) top items
+            # torch.topk alone: candidates need no tie order beyond the boundary (top_k's
+            # deterministic tie-breaking cost about 0.3 s per source for 1,000 users x 18k items).
+            items = torch.topk(torch.from_numpy(scores), k, dim=1, sorted=True).indices.numpy()
+            per_source[name] = (scores, items)  # (U, I) scores, (U, K) top items, best first
         union = np.sort(np.concatenate([items for _, items in per_source.values()], axis=1), axis=1)
         first = np.ones(union.shape, dtype=bool)
         first[:, 1:] = union[:, 1:] != union[:, :-1]

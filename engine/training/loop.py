@@ -234,19 +234,24 @@ def train_ranker(
     result = TrainResult()
     best_state, best_enc = None, None
     bad_epochs = 0
+    best_trained = -math.inf  # the best validation NDCG@10 of a trained epoch (1 and later)
 
     def validate(epoch: int) -> float:
-        nonlocal best_state, best_enc, bad_epochs
+        nonlocal best_state, best_enc, bad_epochs, best_trained
         rec = FineTunedRecommender(model, model.item_vectors().detach().numpy()).fit(train.fit)
         ndcg = evaluate_model(rec, valid_ctx)[0][f"ndcg@{DEFAULT_K}"] if len(valid_ctx.users) else 0.0
         # A gain within validation noise keeps the better model but does not count as progress, so a
-        # plateau ends the run after ``patience`` epochs instead of creeping on.
-        progressed = best_state is None or ndcg > result.best_valid_ndcg * (1.0 + config.min_gain)
+        # plateau ends the run after ``patience`` epochs instead of creeping on. Progress is measured
+        # among trained epochs: a strong start (epoch 0: the zero-shot ranking, or SVD-initialised
+        # ids) may take training several epochs to pass, and is still kept if it is never passed.
+        if epoch > 0:
+            progressed = ndcg > best_trained * (1.0 + config.min_gain)
+            best_trained = max(best_trained, ndcg)
+            bad_epochs = 0 if progressed else bad_epochs + 1
         if best_state is None or ndcg > result.best_valid_ndcg:
             result.best_valid_ndcg, result.best_epoch = ndcg, epoch
             best_state = copy.deepcopy(model.state_dict())
             best_enc = [p.detach().clone() for p in trainer.enc_params]
-        bad_epochs = 0 if progressed else bad_epochs + 1
         return ndcg
 
     def report(entry: dict) -> None:

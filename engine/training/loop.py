@@ -148,6 +148,34 @@ def _new_model(data: Dataset, fit: FitData, config: RankerConfig, tower: TextTow
     return model
 
 
+@dataclass
+class Plateau:
+    """When training stops: ``patience`` trained epochs in a row without progress.
+
+    Progress is a validation NDCG@10 above the best trained epoch's so far by ``min_gain`` (a
+    share): a gain within validation noise does not count, so a plateau ends the run instead of
+    creeping on (the better model is still kept). Epoch 0, the untrained model, never counts: a
+    strong start (the zero-shot ranking, SVD-initialised ids) may take training several epochs to
+    pass, and is kept if it is never passed.
+    """
+
+    patience: int
+    min_gain: float
+    best: float = -math.inf
+    bad: int = 0
+
+    def update(self, epoch: int, ndcg: float) -> None:
+        if epoch == 0:
+            return
+        progressed = ndcg > self.best * (1.0 + self.min_gain)
+        self.best = max(self.best, ndcg)
+        self.bad = 0 if progressed else self.bad + 1
+
+    @property
+    def stop(self) -> bool:
+        return self.bad >= self.patience
+
+
 class _Trainer:
     """One model, its optimiser and the passes over one fit's sequences."""
 
@@ -233,21 +261,13 @@ def train_ranker(
     valid_ctx = EvalContext.build(split, "valid")
     result = TrainResult()
     best_state, best_enc = None, None
-    bad_epochs = 0
-    best_trained = -math.inf  # the best validation NDCG@10 of a trained epoch (1 and later)
+    plateau = Plateau(config.patience, config.min_gain)
 
     def validate(epoch: int) -> float:
-        nonlocal best_state, best_enc, bad_epochs, best_trained
+        nonlocal best_state, best_enc
         rec = FineTunedRecommender(model, model.item_vectors().detach().numpy()).fit(train.fit)
         ndcg = evaluate_model(rec, valid_ctx)[0][f"ndcg@{DEFAULT_K}"] if len(valid_ctx.users) else 0.0
-        # A gain within validation noise keeps the better model but does not count as progress, so a
-        # plateau ends the run after ``patience`` epochs instead of creeping on. Progress is measured
-        # among trained epochs: a strong start (epoch 0: the zero-shot ranking, or SVD-initialised
-        # ids) may take training several epochs to pass, and is still kept if it is never passed.
-        if epoch > 0:
-            progressed = ndcg > best_trained * (1.0 + config.min_gain)
-            best_trained = max(best_trained, ndcg)
-            bad_epochs = 0 if progressed else bad_epochs + 1
+        plateau.update(epoch, ndcg)
         if best_state is None or ndcg > result.best_valid_ndcg:
             result.best_valid_ndcg, result.best_epoch = ndcg, epoch
             best_state = copy.deepcopy(model.state_dict())
@@ -268,7 +288,7 @@ def train_ranker(
         if out_of_time:
             result.stopped_by = "max_minutes"
             break
-        if bad_epochs >= config.patience:
+        if plateau.stop:
             result.stopped_by = "early_stopping"
             break
     model.load_state_dict(best_state)

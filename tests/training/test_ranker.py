@@ -149,6 +149,24 @@ def test_batches_group_users_of_similar_history_length(tmp_path: Path) -> None:
     assert trainer.bucketed_batches()[0].tolist() != batches[0].tolist()  # a new order each pass
 
 
+@pytest.mark.parametrize("curve, stops_after", [
+    ([0.0295, 0.0184, 0.0287, 0.0330, 0.0390, 0.0420], None),  # a strong start (epoch 0) is passed later: no stop
+    ([0.0045, 0.0471, 0.0516, 0.0516, 0.0518], 4),  # gains under 1% are a plateau
+    ([0.0296, 0.0306, 0.0285, 0.0313, 0.0295, 0.0281], 5),  # a 2% gain after a dip resets the count
+])
+def test_plateau_counts_progress_among_trained_epochs(curve: list[float], stops_after: int | None) -> None:
+    from engine.training.loop import Plateau
+
+    plateau = Plateau(patience=2, min_gain=0.01)
+    stopped = None
+    for epoch, ndcg in enumerate(curve):
+        plateau.update(epoch, ndcg)
+        if epoch and plateau.stop:
+            stopped = epoch
+            break
+    assert stopped == stops_after
+
+
 def test_id_dropout_zeroes_id_embeddings_in_training(trained) -> None:
     """id_dropout = 1 trains as if every item were new: no gradient reaches the id embeddings."""
     from engine.training.loop import _step

@@ -10,31 +10,12 @@ import pytest
 
 pytest.importorskip("lightgbm")
 
+from conftest import alternating_shop  # noqa: E402
+
 from engine.data.splits import make_split  # noqa: E402
-from engine.data.tables import load_dataset, write_dataset  # noqa: E402
+from engine.data.tables import load_dataset  # noqa: E402
 from engine.models.baselines import Popularity, Rebuy  # noqa: E402
 from engine.models.two_stage import TwoStage, TwoStageConfig  # noqa: E402
-
-
-def alternating_shop(root: Path, n_users: int = 300, n_items: int = 60, seed: int = 0) -> Path:
-    """Every user alternates between two items of their own (a b a b ...), with a one-off item now
-    and then: the next item is always the one before the last, never the last."""
-    rng = np.random.default_rng(seed)
-    rows, day = [], 0
-    for u in range(n_users):
-        a, b = rng.choice(n_items, 2, replace=False)
-        length = int(rng.integers(6, 10))
-        seq = [a if t % 2 == 0 else b for t in range(length)]
-        for t, item in enumerate(seq):
-            if t in (1, 3) and rng.random() < 0.3:  # a one-off item in the middle, bought once
-                rows.append((f"u{u}", f"i{int(rng.integers(n_items))}", day))
-                day += 1
-            rows.append((f"u{u}", f"i{item}", day))
-            day += 1
-    items = pd.DataFrame({"item_id": [f"i{i}" for i in range(n_items)], "title": [f"item {i}" for i in range(n_items)]})
-    inter = pd.DataFrame(rows, columns=["user_id", "item_id", "day"])
-    inter["timestamp"] = (pd.Timestamp("2024-01-01") + pd.to_timedelta(inter.pop("day"), unit="h")).astype(str)
-    return write_dataset(root, items, inter)
 
 
 def _top1_hits(model, split) -> float:

@@ -78,6 +78,11 @@ else:
     if training.get("epochs"):
         stopped = str(training.get("stopped_by", "")).replace("_", " ")
         parts.append(f"trained {training.get('seconds', 0):.0f} s, {training['epochs']} epochs" + (f" (stopped by {stopped})" if stopped else ""))
+    stage2 = manifest.get("stage2") if isinstance(manifest.get("stage2"), dict) else {}
+    judged = stage2.get("valid_ndcg@10") if isinstance(stage2.get("valid_ndcg@10"), dict) else None
+    if judged and all(isinstance(judged.get(k), (int, float)) for k in ("two_stage", "finetuned")):
+        parts.append(f"stage 2 {'kept' if stage2.get('used') else 'not kept'}: validation NDCG@10 {judged['two_stage']:.4f} "
+                     f"against stage 1's {judged['finetuned']:.4f}")
     if manifest.get("created_utc"):
         parts.append(f"created {str(manifest['created_utc'])[:16].replace('T', ' ')} UTC")
     st.caption(" · ".join(parts))

@@ -92,16 +92,15 @@ def evaluate_model(model, ctx: EvalContext, mask_history: bool = True) -> tuple[
     return result, per_user
 
 
-def tune_and_fit(make: Callable[[], Recommender], split: Split, valid_ctx: EvalContext | None, mask_history: bool = True) -> tuple[Recommender, dict]:
-    """Pick the parameter-grid point with the best validation NDCG@10, then refit on train + valid.
+def tune(make: Callable[[], Recommender], split: Split, valid_ctx: EvalContext | None, mask_history: bool = True) -> dict:
+    """The parameter-grid point with the best validation NDCG@10 (models fitted on training data only).
 
     Returns:
-        (model fitted on the test stage's data, info with chosen params, validation scores and fit_seconds).
+        ``{"params": {...}}`` plus ``"valid_ndcg@10"`` (score per grid point) when there was a grid
+        and validation users; empty params otherwise.
     """
-    proto = make()
-    grid = proto.param_grid
+    grid = make().param_grid
     info: dict = {"params": {}}
-    start = time.perf_counter()
     if grid and valid_ctx is not None and len(valid_ctx.users):
         names = list(grid)
         scores = {}
@@ -115,6 +114,17 @@ def tune_and_fit(make: Callable[[], Recommender], split: Split, valid_ctx: EvalC
         best = max(scores, key=lambda v: (scores[v], -list(scores).index(v)))
         info["params"] = dict(zip(names, best))
         info["valid_ndcg@10"] = {"/".join(map(str, v)): round(s, 5) for v, s in scores.items()}
+    return info
+
+
+def tune_and_fit(make: Callable[[], Recommender], split: Split, valid_ctx: EvalContext | None, mask_history: bool = True) -> tuple[Recommender, dict]:
+    """Pick the parameter-grid point with the best validation NDCG@10 (:func:`tune`), then refit on train + valid.
+
+    Returns:
+        (model fitted on the test stage's data, info with chosen params, validation scores and fit_seconds).
+    """
+    start = time.perf_counter()
+    info = tune(make, split, valid_ctx, mask_history)
     model = make()
     for name, value in info["params"].items():
         setattr(model, name, value)

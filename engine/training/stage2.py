@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 from engine.data.splits import Split
-from engine.evaluation.heldout import EvalContext, evaluate_model, tune_and_fit
+from engine.evaluation.heldout import EvalContext, evaluate_model, tune
 from engine.evaluation.metrics import paired_bootstrap_ci
 from engine.models.baselines import EASE, Rebuy, RecentPopularity, Recommender, Transition
 from engine.models.two_stage import TwoStage, TwoStageConfig
@@ -41,15 +41,13 @@ def choose_sources(finetuned: Recommender, split: Split, valid_ctx: EvalContext,
     mask = not keep_history
     tuned = {}
     sources: dict[str, Recommender] = {"finetuned": finetuned}
-    _, info = tune_and_fit(EASE, split, valid_ctx, mask)
-    sources["ease"] = EASE(**info["params"])
-    tuned["ease"] = info["params"]
+    tuned["ease"] = tune(EASE, split, valid_ctx, mask)["params"]  # no refit here: the sources are fitted per stage
+    sources["ease"] = EASE(**tuned["ease"])
     sources["recent_popularity"] = RecentPopularity()
     sources["transition"] = Transition()
     if keep_history:
-        _, info = tune_and_fit(Rebuy, split, valid_ctx, mask)
-        sources["rebuy"] = Rebuy(**info["params"])
-        tuned["rebuy"] = info["params"]
+        tuned["rebuy"] = tune(Rebuy, split, valid_ctx, mask)["params"]
+        sources["rebuy"] = Rebuy(**tuned["rebuy"])
     return sources, tuned
 
 

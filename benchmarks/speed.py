@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -24,6 +22,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from baselines import prepare  # noqa: E402
 from meta import run_finished, run_started  # noqa: E402
+from ranker import inference_speed  # noqa: E402
 
 from engine.core.jsonio import write_json  # noqa: E402
 from engine.data.splits import make_split  # noqa: E402
@@ -31,16 +30,6 @@ from engine.data.tables import load_dataset  # noqa: E402
 from engine.models.final import load_final  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out"
-
-
-def best_of(fn, repeats: int = 3) -> float:
-    fn()  # warm-up: first calls allocate
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def measure(run: str, n_users: int) -> dict | None:
@@ -56,10 +45,10 @@ def measure(run: str, n_users: int) -> dict | None:
     final.fit(split.fit_data("test"))
     if final is not stage1:
         stage1.fit(split.fit_data("test"))
-    users = np.resize(split.targets("test")[0], n_users)
+    users = split.targets("test")[0]
     out = {"run": run, "final_model": manifest.get("final_model", "finetuned"), "n_items": data.n_items, "users": n_users,
-           "seconds": round(best_of(lambda: final.score(users)), 3),
-           "stage1_seconds": round(best_of(lambda: stage1.score(users)), 3)}
+           "seconds": round(inference_speed(final, users, n_users), 3),
+           "stage1_seconds": round(inference_speed(stage1, users, n_users), 3)}
     print(f"[{run}] {out['final_model']}: {out['seconds'] * 1000:.0f} ms for {n_users:,} users "
           f"(stage 1 alone {out['stage1_seconds'] * 1000:.0f} ms, {data.n_items:,} items)", flush=True)
     return out

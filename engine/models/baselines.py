@@ -8,6 +8,7 @@ import scipy.sparse as sp
 import torch
 
 from engine.core.constants import TIME_COL
+from engine.core.memory import require
 from engine.data.splits import FitData
 from engine.models.topk import mask_rows, top_k
 
@@ -76,6 +77,9 @@ class RecentPopularity(Popularity):
         return self
 
 
+KNN_BLOCK_ITEMS = 2_000  # items whose similarity rows are computed at once
+
+
 class ItemKNN(Recommender):
     """Item-based collaborative filtering with cosine similarity (Sarwar et al. 2001).
 
@@ -92,18 +96,25 @@ class ItemKNN(Recommender):
         x = self.history_.astype(np.float32)
         norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel())
         inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-        sim = (x.T @ x).tocsr().astype(np.float32)
-        sim = sp.diags(inv) @ sim @ sp.diags(inv)
-        sim.setdiag(0)
-        sim.eliminate_zeros()
-        self.sim_ = _keep_top_per_row(sim.tocsr(), self.neighbours)
+        xs = (x @ sp.diags(inv.astype(np.float32))).tocsc()  # unit-norm item columns
+        # Co-occurrences a block of items at a time, each row cut to its neighbours at once, so a
+        # shop's catalogue never holds the whole item x item table (hundreds of millions of pairs).
+        blocks = []
+        for start in range(0, xs.shape[1], KNN_BLOCK_ITEMS):
+            stop = min(start + KNN_BLOCK_ITEMS, xs.shape[1])
+            sim = (xs[:, start:stop].T @ xs).tocoo()  # (block, I)
+            other = sim.row + start != sim.col  # an item is not its own neighbour
+            sim = sp.csr_matrix((sim.data[other], (sim.row[other], sim.col[other])), shape=sim.shape)
+            blocks.append(_top_per_row(sim, self.neighbours))
+        # Transposed so that history @ sim sums over neighbours i of each candidate j.
+        self.sim_ = sp.vstack(blocks).T.tocsr().astype(np.float32)
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:
         return np.asarray((self.history_[users] @ self.sim_).todense(), dtype=np.float32)
 
 
-def _keep_top_per_row(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
+def _top_per_row(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
     """Keep the n largest entries of each row (the nearest neighbours)."""
     rows, cols, vals = [], [], []
     for r in range(m.shape[0]):
@@ -117,9 +128,10 @@ def _keep_top_per_row(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
         vals.append(m.data[pick])
     if not rows:
         return m
-    # Transposed so that history @ sim sums over neighbours i of each candidate j.
-    kept = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=m.shape)
-    return kept.T.tocsr()
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=m.shape)
+
+
+EASE_MAX_ITEMS = 20_000  # items EASE inverts at most (3 x 20,000^2 float32 = 4.8 GB, a few minutes on 2 cores)
 
 
 class EASE(Recommender):
@@ -132,18 +144,26 @@ class EASE(Recommender):
     Woodbury identity P = (I - X^T (X X^T + lambda I)^-1 X) / lambda, an m x m inverse instead of an
     n x n one, and never forms B: X_u B = X_u - (X_u P) diagMat(1 / diag(P)). Both forms give the
     same scores.
+
+    Above ``max_items`` items with interactions, it models the ``max_items`` most popular ones only.
     """
 
     name = "ease"
     param_grid = {"lam": [50.0, 200.0, 1000.0]}
 
-    def __init__(self, lam: float = 200.0):
+    def __init__(self, lam: float = 200.0, max_items: int = EASE_MAX_ITEMS):
         self.lam = lam
+        self.max_items = max_items
 
     def fit(self, data: FitData) -> "EASE":
         self._remember(data)
         x = self.history_
-        active = np.flatnonzero(np.asarray(x.sum(axis=0)).ravel() > 0)
+        counts = np.asarray(x.sum(axis=0)).ravel()
+        active = np.flatnonzero(counts > 0)
+        if len(active) > self.max_items:
+            # A shop-sized catalogue: EASE over its most popular items (the others score 0). The
+            # dense n x n inverse needs 3 n^2 floats: 100,000 items would need 120 GB.
+            active = np.sort(active[np.argsort(-counts[active], kind="stable")[: self.max_items]])
         has_history = np.diff(x.indptr) > 0
         self.b_ = self.xtw_ = None
         if 2 * int(has_history.sum()) <= len(active):
@@ -153,6 +173,9 @@ class EASE(Recommender):
         return self
 
     def _fit_primal(self, xa: sp.csr_matrix, active: np.ndarray) -> None:
+        n = len(active)
+        require(f"EASE over {n:,} items", 3 * 4 * n * n, "pass a smaller max_items (EASE over the most popular items) "
+                "or leave ease out (--models)")
         gram = torch.from_numpy((xa.T @ xa).toarray())
         gram.diagonal().add_(float(self.lam))
         # Cholesky is about 3x faster than a general inverse for this symmetric positive matrix.
@@ -160,17 +183,15 @@ class EASE(Recommender):
         del gram
         b.div_(-b.diagonal().clone())  # in place: this matrix is n_items^2 floats
         b.diagonal().zero_()
-        if len(active) == self.n_items_:
-            self.b_ = b.numpy()
-        else:
-            # Rows of items without training data stay zero: no history row ever touches them, so
-            # scoring is a plain sparse @ dense product with no column gathering.
-            rows = np.zeros((self.n_items_, len(active)), dtype=np.float32)
-            rows[active] = b.numpy()
-            self.b_ = rows
+        # (active, active): scoring gathers the history's active columns; a full (n_items, active)
+        # table would take n_items x active floats (8 GB for 100,000 items).
+        self.b_ = b.numpy()
         self.active_ = active
 
     def _fit_dual(self, x: sp.csr_matrix) -> None:
+        m, n = x.shape
+        require(f"EASE's dual form over {m:,} users and {n:,} items", 8 * (2 * m * m + n * m),
+                "leave ease out (--models)")
         kernel = torch.from_numpy((x @ x.T).toarray())
         kernel.diagonal().add_(float(self.lam))
         w = torch.cholesky_inverse(torch.linalg.cholesky(kernel)).numpy()
@@ -187,9 +208,9 @@ class EASE(Recommender):
             dense = x_u.toarray()
             x_u_p = (dense - np.asarray(self.x_.T @ np.asarray(x_u @ self.xtw_).T).T) / self.lam
             return (dense - x_u_p / self.diag_p_).astype(np.float32)
-        partial = np.asarray(hist @ self.b_, dtype=np.float32)
         if len(self.active_) == self.n_items_:
-            return partial
+            return np.asarray(hist @ self.b_, dtype=np.float32)
+        partial = np.asarray(hist[:, self.active_] @ self.b_, dtype=np.float32)
         out = np.zeros((len(users), self.n_items_), dtype=np.float32)
         out[:, self.active_] = partial
         return out

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from conftest import SHARED, needs_shared
 
+from engine.models import baselines
 from engine.models.baselines import BASELINES, EASE, ItemKNN, Popularity, RecentPopularity, Recommender, Transition, make_baseline
 from engine.data.tables import load_dataset, write_dataset
 from engine.evaluation.heldout import evaluate_model, evaluate_on_split, markdown_table, report
@@ -150,10 +151,25 @@ def test_ease_matches_numpy_closed_form(lam: float) -> None:
     assert np.abs(np.diag(b)).max() == 0.0
     assert np.allclose(b[7], 0) and np.allclose(b[:, 7], 0)
     full = np.zeros((9, 9), dtype=np.float32)
-    full[:, model.active_] = model.b_
+    full[np.ix_(model.active_, model.active_)] = model.b_
     np.testing.assert_allclose(full, b, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(model.score(np.arange(25)), x @ b, rtol=1e-4, atol=1e-5)
     assert model.get_params() == {"lam": lam}
+
+
+def test_ease_above_max_items_models_the_most_popular_items_only() -> None:
+    rng = np.random.default_rng(1)
+    x = (rng.random((40, 12)) < 0.3).astype(np.float64)
+    x[:, :4] = (rng.random((40, 4)) < 0.8)  # items 0-3 are the most popular
+    rows = [(int(u), int(i), 0) for u, i in zip(*np.nonzero(x))]
+    model = EASE(lam=5.0, max_items=4).fit(fit_data(rows, 40, 12))
+    top = np.argsort(-x.sum(0), kind="stable")[:4]
+    assert sorted(model.active_) == sorted(top)
+    b = _ease_reference(x[:, np.sort(top)], 5.0)  # EASE of the popular items alone
+    scores = model.score(np.arange(40))
+    np.testing.assert_allclose(scores[:, np.sort(top)], x[:, np.sort(top)] @ b, rtol=1e-4, atol=1e-5)
+    others = np.setdiff1d(np.arange(12), top)
+    assert np.all(scores[:, others] == 0)
 
 
 @pytest.mark.parametrize("lam", [0.5, 5.0, 200.0])
@@ -204,7 +220,9 @@ def test_item_knn_scores_by_hand() -> None:
     np.testing.assert_allclose(model.score(np.arange(4)), KNN_X @ sim, rtol=1e-5)
 
 
-def test_item_knn_keeps_each_candidates_nearest_neighbours() -> None:
+@pytest.mark.parametrize("block", [5, 2000])  # blocks that cut the catalogue, and one that holds it
+def test_item_knn_keeps_each_candidates_nearest_neighbours(block: int, monkeypatch) -> None:
+    monkeypatch.setattr(baselines, "KNN_BLOCK_ITEMS", block)
     rng = np.random.default_rng(5)
     x = (rng.random((60, 12)) < 0.3).astype(np.float64)
     rows = [(int(u), int(i), 0) for u, i in zip(*np.nonzero(x))]

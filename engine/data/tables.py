@@ -197,7 +197,13 @@ MISSING_MARKERS = frozenset({"nan", "none", "null", "<na>", "nat", "n/a"})  # wh
 def _require_values(frame: pd.DataFrame, column: str, path: Path) -> None:
     """Every row has a value in ``column``; an id written as NaN, None or null counts as empty."""
     values = frame[column]
-    empty = values.isna().to_numpy() | values.astype(str).str.strip().str.lower().isin(MISSING_MARKERS).to_numpy()
+    empty = values.isna().to_numpy()
+    if not (pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_numeric_dtype(values)):
+        # The text markers are checked once per distinct value (a million users, not 27 million rows).
+        codes, uniques = pd.factorize(values)
+        marker = pd.Series(uniques).astype(str).str.strip().str.lower().isin(MISSING_MARKERS).to_numpy()
+        if marker.any():
+            empty = empty | ((codes >= 0) & marker[np.maximum(codes, 0)])
     if empty.any():
         raise DataError(f"{path}: column {column} is empty (or NaN/None/null) in {int(empty.sum())} row(s), first at {_rows(frame, empty, path)}")
 
@@ -284,8 +290,9 @@ def _load_interactions(root: Path, item_index: dict[str, int], encoding: str, dr
         _require_values(inter, column, path)
     inter[USER_COL] = inter[USER_COL].astype(str)
     inter[ITEM_COL] = inter[ITEM_COL].astype(str)
-    iidx = inter[ITEM_COL].map(item_index)
-    unknown = iidx.isna().to_numpy()
+    positions = pd.Index(list(item_index)).get_indexer(inter[ITEM_COL])  # item_index keeps the catalogue's order
+    iidx = pd.Series(np.where(positions >= 0, positions, np.nan), index=inter.index)
+    unknown = positions < 0
     if unknown.any():
         n = int(unknown.sum())
         ids = inter.loc[unknown, ITEM_COL].head(3).tolist()

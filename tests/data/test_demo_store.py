@@ -168,3 +168,19 @@ def test_default_store_matches_the_contract(tmp_path: Path) -> None:
     # Phone buyers go on to phone accessories or headphones far more often than shoppers at large.
     hit, base, n = _complement_lift(_with_next_category(ds), source="Phones")
     assert n >= 100 and hit > 3 * base
+
+
+def test_a_shop_sized_store_is_parquet_with_shared_pictures(tmp_path: Path, small: object) -> None:
+    out = generate_demo(tmp_path / "shop", seed=7, fmt="parquet", shared_pictures=True, **SMALL)
+    assert {p.name for p in out.iterdir()} >= {"items.parquet", "interactions.parquet", "users.parquet"}
+    assert not list(out.glob("*.csv"))
+    shop = load_dataset(out)
+    # The same generator: the same events as the CSV store of the same seed and sizes.
+    assert len(shop.interactions) == len(small.interactions)
+    assert (shop.interactions["timestamp"].to_numpy() == small.interactions["timestamp"].to_numpy()).all()
+    # One picture per (shape, variant, colour), shared by the items that look alike.
+    paths = shop.items["image"].unique()
+    assert len(paths) < len(shop.items) and all((out / p).is_file() for p in paths)
+    assert len(list((out / "images").rglob("*.png"))) == len(paths)
+    same = shop.items.groupby("image")["category"].nunique()
+    assert (same == 1).all()  # a picture is never shared across categories

@@ -10,4 +10,4 @@ import os
 # process shares these 2 cores (seen with EASE's Cholesky inverse); passive waiting costs little.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-LAYERS = ("core", "data", "models", "evaluation", "training", "studio", "page", "cli")
+LAYERS = ("core", "data", "models", "evaluation", "training", "scale", "studio", "page", "cli")

@@ -113,6 +113,7 @@ def train_and_save(
     progress: Callable[[dict], None] | None = None,
     stage2: bool = True,
     log: Callable[[str], None] | None = None,
+    trainer: Callable[..., tuple] | None = None,
 ) -> tuple[Path, dict, TrainResult]:
     """Fine-tune on the split's training part, evaluate on its test part and write the model directory.
 
@@ -124,10 +125,14 @@ def train_and_save(
         test_days: temporal protocol: days of test.
         max_minutes: training budget; the best checkpoint so far is kept.
         mask_history: mask items already in a user's history when evaluating.
-        progress: called after every epoch with ``{"epoch", "step", "loss", "valid_ndcg@10", "seconds"}``.
+        progress: called after every epoch with ``{"epoch", "step", "loss", "valid_ndcg@10", "seconds", "events_per_second"}``.
         stage2: also train the second stage (``engine.training.stage2``), kept when it beats the
             fine-tuned model on held-out validation users.
         log: called with a line per stage-2 step.
+        trainer: trains the ranker, called as ``trainer(data, split, config, max_minutes=, progress=)``
+            and returning what :func:`engine.training.loop.train_ranker` (the default) returns; e.g.
+            ``engine.scale.train.train_ranker_distributed`` with its workers bound (``homepage train
+            --workers N``), passed in by the caller: the training layer never imports engine.scale.
 
     Returns:
         (the model directory, its manifest, the training summary). ``manifest["metrics"]`` holds the
@@ -141,7 +146,7 @@ def train_and_save(
 
     split = make_split(data, protocol, test_days)
     start = time.perf_counter()
-    model, tower, result = train_ranker(data, split, config, max_minutes=max_minutes, progress=progress)
+    model, _, result = (trainer or train_ranker)(data, split, config, max_minutes=max_minutes, progress=progress)
     rec = FineTunedRecommender(model, model.item_vectors().detach().numpy())
     valid_rec = rec if result.valid_model is model else FineTunedRecommender(result.valid_model, result.valid_model.item_vectors().detach().numpy())
     second = None

@@ -33,6 +33,11 @@ class TrainResult:
     seconds: float = 0.0
     stopped_by: str = "max_epochs"
     refit: str = "off"  # whether a final model was trained on train + validation (config.refit)
+    # Training throughput: target positions trained on (each one interaction predicted from the items
+    # before it: the rows of the loss, summed over all processes of a data-parallel run) per second
+    # spent in training passes (forward, backward, optimiser step and the text-table refresh; not
+    # validation, data loading or encoder set-up), over every pass of the run, refit included.
+    events_per_second: float = 0.0
     history: list[dict] = field(default_factory=list)
     # The early-stopped model, trained on training data only (the returned one when there is no
     # refit): stage 2 learns from its scores on the validation window, which the refit model has seen.
@@ -134,9 +139,15 @@ def _sequences(data: Dataset, fit: FitData, config: RankerConfig) -> _Sequences:
     return _Sequences(fit, seqs, events, users, n_events)
 
 
+def _blank_model(data: Dataset, config: RankerConfig, tower: TextTower | None) -> Ranker:
+    """The ranker's modules for this data and tower, as constructed (before :func:`_new_model`'s
+    initialisation): what a saved state dict is loaded into."""
+    return Ranker(config, data.n_items, text_dim=tower.encoder.config.hidden_size if tower is not None else 1)
+
+
 def _new_model(data: Dataset, fit: FitData, config: RankerConfig, tower: TextTower | None) -> Ranker:
     """A freshly initialised ranker whose warm items are those of ``fit``."""
-    model = Ranker(config, data.n_items, text_dim=tower.encoder.config.hidden_size if tower is not None else 1)
+    model = _blank_model(data, config, tower)
     model.warm.copy_(torch.from_numpy((fit.item_counts() > 0).astype(np.float32))[:, None])
     if model.item_emb is not None and not config.use_text and config.id_init == "svd":
         model.item_emb.weight.data.copy_(torch.from_numpy(svd_item_factors(fit.matrix(), config.dim, config.seed)))
@@ -176,18 +187,64 @@ class Plateau:
         return self.bad >= self.patience
 
 
-class _Trainer:
-    """One model, its optimiser and the passes over one fit's sequences."""
+class Collective:
+    """The processes of one data-parallel training run and how they agree; this base is a run of one
+    process, where every operation is the identity.
 
-    def __init__(self, model: Ranker, tower: TextTower | None, data: _Sequences, config: RankerConfig, deadline: float):
+    ``engine.scale.train`` gives the torch.distributed one (one process per Ray Train worker). Every
+    method is a collective operation: every process calls it at the same point of the run, in the
+    same order, so the replicas stay in lockstep.
+    """
+
+    rank: int = 0
+    world: int = 1
+
+    def average_grads(self, params: list[torch.nn.Parameter]) -> None:
+        """Replace each parameter's gradient by its mean over the processes."""
+
+    def any(self, flag: bool) -> bool:
+        """Whether ``flag`` is true in any process."""
+        return flag
+
+    def sum(self, values: list[float]) -> list[float]:
+        """Element-wise sums over the processes."""
+        return values
+
+    def broadcast(self, value):
+        """Process 0's value (a small picklable object), in every process."""
+        return value
+
+    def copy_from_first(self, tensors: list[torch.Tensor]) -> None:
+        """Overwrite ``tensors`` in place with process 0's values."""
+
+
+class _Trainer:
+    """One model, its optimiser and the passes over one fit's sequences.
+
+    With a :class:`Collective` of several processes this is one replica of a data-parallel run:
+    every process shuffles the same batch list (the same seed; its own generator for what a step
+    draws: windows, negatives), trains on its shard of it (:meth:`epoch_batches`) and averages the
+    gradients before each optimiser step, so the replicas keep identical weights.
+    """
+
+    def __init__(self, model: Ranker, tower: TextTower | None, data: _Sequences, config: RankerConfig, deadline: float,
+                 collective: Collective | None = None):
         self.model, self.tower, self.data, self.config, self.deadline = model, tower, data, config, deadline
-        self.rng = np.random.default_rng(config.seed)
+        self.collective = collective or Collective()
+        self.rng = np.random.default_rng(config.seed)  # batch order: the same sequence in every process
+        # What a step draws: one process keeps the one generator it always had (the same numbers as
+        # before data-parallel training existed); replicas draw apart, or their shards would crop
+        # the same windows and share negatives.
+        self.step_rng = self.rng if self.collective.world == 1 else np.random.default_rng([config.seed, self.collective.rank])
         self.params = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": config.lr}]
         self.enc_params = tower.trainable() if tower is not None else []
         if self.enc_params:
             self.params.append({"params": self.enc_params, "lr": config.encoder_lr})
         self.optim = torch.optim.AdamW(self.params, weight_decay=config.weight_decay)
         self.steps = 0
+        self.events = 0  # target positions trained on, all processes (see TrainResult.events_per_second)
+        self.seconds = 0.0  # spent in epoch()
+        self.last_events, self.last_seconds = 0, 0.0  # of the latest epoch
 
     def bucketed_batches(self) -> list[np.ndarray]:
         """One pass over the users in batches of similar history length, in random order.
@@ -203,30 +260,62 @@ class _Trainer:
         batches = [users[b : b + size] for b in range(0, len(users), size)]
         return [batches[i] for i in self.rng.permutation(len(batches))]
 
+    def epoch_batches(self) -> list[np.ndarray]:
+        """This process's batches of one epoch: enough passes over the users for
+        ``min_steps_per_epoch`` optimiser steps, and of their batches every ``world``-th one from
+        ``rank`` on.
+
+        Every process draws the same passes, so the shards are disjoint and together cover the
+        epoch. A batch count that is no multiple of ``world`` is topped up with the epoch's first
+        batches (as torch's DistributedSampler repeats samples): every process takes the same number
+        of steps, each one averaging gradients with all the others.
+        """
+        d, config, rank, world = self.data, self.config, self.collective.rank, self.collective.world
+        # Small data sets get several passes per epoch so validation is not run every few steps
+        # (optimiser steps: with several processes each one's share of the batches).
+        per_pass = math.ceil(len(d.users) / config.batch_size)
+        passes = max(1, math.ceil(config.min_steps_per_epoch * world / per_pass))
+        batches = [batch for _ in range(passes) for batch in self.bucketed_batches()]
+        if world == 1:
+            return batches
+        batches += batches[: (-len(batches)) % world]
+        return batches[rank::world]
+
     def epoch(self) -> tuple[float, bool]:
-        """One epoch; returns (mean loss, whether the deadline cut it short)."""
-        model, tower, d, config = self.model, self.tower, self.data, self.config
+        """One epoch; returns (mean loss over every process's steps, whether the deadline cut it short)."""
+        model, tower, d, config, collective = self.model, self.tower, self.data, self.config, self.collective
+        start = time.perf_counter()
         model.train()
         if tower is not None:
             tower.train()
-        # Small data sets get several passes per epoch so validation is not run every few steps.
-        passes = max(1, math.ceil(config.min_steps_per_epoch / math.ceil(len(d.users) / config.batch_size)))
-        batches = [batch for _ in range(passes) for batch in self.bucketed_batches()]
-        losses, out_of_time = [], False
-        for batch in batches:
-            loss = _step(model, tower, [d.seqs[int(u)] for u in batch], [d.events[int(u)] if d.events else None for u in batch], config, self.rng)
+        losses, out_of_time, events = [], False, 0
+        trained = [p for g in self.params for p in g["params"]]
+        for batch in self.epoch_batches():
+            stats: dict = {}
+            loss = _step(model, tower, [d.seqs[int(u)] for u in batch], [d.events[int(u)] if d.events else None for u in batch], config, self.step_rng, stats)
             self.optim.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_([p for g in self.params for p in g["params"]], 1.0)
+            collective.average_grads(trained)  # the model's and the encoder's trainable layers alike
+            torch.nn.utils.clip_grad_norm_(trained, 1.0)
             self.optim.step()
             losses.append(float(loss.detach()))
+            events += stats["positions"]
             self.steps += 1
-            if time.perf_counter() > self.deadline:
+            if collective.any(time.perf_counter() > self.deadline):  # all stop at the same step
                 out_of_time = True
                 break
         if tower is not None and self.enc_params:
             model.text_table.copy_(tower.encode_all())  # refresh the table with the tuned encoder
-        return float(np.mean(losses)) if losses else float("nan"), out_of_time
+        loss_sum, n_losses, events = collective.sum([float(np.sum(losses)), float(len(losses)), float(events)])
+        self.last_events, self.last_seconds = int(events), time.perf_counter() - start
+        self.events += self.last_events
+        self.seconds += self.last_seconds
+        return loss_sum / n_losses if n_losses else float("nan"), out_of_time
+
+    @property
+    def last_events_per_second(self) -> float:
+        """Events per second of the latest epoch (see TrainResult.events_per_second)."""
+        return round(self.last_events / self.last_seconds, 1) if self.last_seconds > 0 else 0.0
 
 
 def train_ranker(
@@ -236,6 +325,7 @@ def train_ranker(
     *,
     max_minutes: float | None = None,
     progress: Callable[[dict], None] | None = None,
+    collective: Collective | None = None,
 ) -> tuple[Ranker, TextTower | None, TrainResult]:
     """Fine-tune on the split's training sequences, early-stopping on validation NDCG@10.
 
@@ -243,10 +333,16 @@ def train_ranker(
     for the best epoch count (as EASE's lambda is chosen on validation and refit), when the budget
     left allows it; otherwise the early-stopped model is returned.
 
+    With a ``collective`` of several processes (``engine.scale.train``, one per Ray Train worker),
+    this is one replica of a data-parallel run: every process builds the same model from the same
+    seed, trains on its shard of each epoch and averages gradients every step; process 0 validates
+    and the others take its NDCG, so early stopping and the refit decision are the same everywhere.
+
     Returns:
         (the best model, its text tower or None, a summary). ``model.text_table`` holds the text
         vectors of the best epoch.
     """
+    collective = collective or Collective()
     torch.manual_seed(config.seed)
     start_time = time.perf_counter()
     deadline = start_time + max_minutes * 60 if max_minutes else math.inf
@@ -256,17 +352,22 @@ def train_ranker(
     tower = build_text_tower(data, config) if config.use_text else None
     enc_start = [p.detach().clone() for p in tower.trainable()] if tower is not None else []
     model = _new_model(data, train.fit, config, tower)
-    trainer = _Trainer(model, tower, train, config, deadline)
+    trainer = _Trainer(model, tower, train, config, deadline, collective)
+    if collective.world > 1:  # replicas start from process 0's weights (as DDP does), whatever the seeds gave
+        collective.copy_from_first([*model.parameters(), *model.buffers(), *trainer.enc_params])
 
-    valid_ctx = EvalContext.build(split, "valid")
+    valid_ctx = EvalContext.build(split, "valid") if collective.rank == 0 else None
     result = TrainResult()
     best_state, best_enc = None, None
     plateau = Plateau(config.patience, config.min_gain)
 
     def validate(epoch: int) -> float:
         nonlocal best_state, best_enc
-        rec = FineTunedRecommender(model, model.item_vectors().detach().numpy()).fit(train.fit)
-        ndcg = evaluate_model(rec, valid_ctx)[0][f"ndcg@{DEFAULT_K}"] if len(valid_ctx.users) else 0.0
+        ndcg = 0.0
+        if collective.rank == 0:
+            rec = FineTunedRecommender(model, model.item_vectors().detach().numpy()).fit(train.fit)
+            ndcg = evaluate_model(rec, valid_ctx)[0][f"ndcg@{DEFAULT_K}"] if len(valid_ctx.users) else 0.0
+        ndcg = collective.broadcast(ndcg)  # every replica decides on process 0's number
         plateau.update(epoch, ndcg)
         if best_state is None or ndcg > result.best_valid_ndcg:
             result.best_valid_ndcg, result.best_epoch = ndcg, epoch
@@ -281,10 +382,12 @@ def train_ranker(
 
     # Epoch 0 is the untrained model: with ``user_residual`` and a PCA projection that is the
     # zero-shot ranking, which training then has to beat on validation to replace.
-    report({"epoch": 0, "step": 0, "loss": float("nan"), "valid_ndcg@10": validate(0), "seconds": round(time.perf_counter() - start_time, 1)})
+    report({"epoch": 0, "step": 0, "loss": float("nan"), "valid_ndcg@10": validate(0), "seconds": round(time.perf_counter() - start_time, 1),
+            "events_per_second": float("nan")})
     for epoch in range(1, config.max_epochs + 1):
         loss, out_of_time = trainer.epoch()
-        report({"epoch": epoch, "step": trainer.steps, "loss": loss, "valid_ndcg@10": validate(epoch), "seconds": round(time.perf_counter() - start_time, 1)})
+        report({"epoch": epoch, "step": trainer.steps, "loss": loss, "valid_ndcg@10": validate(epoch), "seconds": round(time.perf_counter() - start_time, 1),
+                "events_per_second": trainer.last_events_per_second})
         if out_of_time:
             result.stopped_by = "max_minutes"
             break
@@ -296,9 +399,10 @@ def train_ranker(
         p.data.copy_(saved)
     result.epochs, result.steps = len(result.history) - 1, trainer.steps
     result.valid_model = model
+    trainers = [trainer]
 
     if config.refit:
-        refit = _refit(data, split, config, tower, enc_start, result, deadline, start_time, report)
+        refit = _refit(data, split, config, tower, enc_start, result, deadline, start_time, report, collective, trainers)
         if refit is not None:
             model = refit
         elif tower is not None:  # the refit was abandoned: the early-stopped encoder and table back
@@ -306,21 +410,26 @@ def train_ranker(
                 p.data.copy_(saved)
     model.eval()
     result.seconds = round(time.perf_counter() - start_time, 1)
+    seconds = sum(t.seconds for t in trainers)
+    result.events_per_second = round(sum(t.events for t in trainers) / seconds, 1) if seconds > 0 else 0.0
     return model, tower, result
 
 
 def _refit(
     data: Dataset, split: Split, config: RankerConfig, tower: TextTower | None, enc_start: list[torch.Tensor],
     result: TrainResult, deadline: float, start_time: float, report: Callable[[dict], None],
+    collective: Collective | None = None, trainers: list[_Trainer] | None = None,
 ) -> Ranker | None:
     """Train again from the start on train + validation for ``result.best_epoch`` epochs.
 
     Returns None (and says why in ``result.refit``) when the budget left is less than the early
-    stopped run needed to reach its best epoch, or runs out during the refit.
+    stopped run needed to reach its best epoch, or runs out during the refit. The refit's trainer
+    is appended to ``trainers`` (for the events per second).
     """
+    collective = collective or Collective()
     best = next(e for e in result.history if e["epoch"] == result.best_epoch)
     needed = best["seconds"] - result.history[0]["seconds"]  # training time to the best epoch
-    if time.perf_counter() + needed > deadline:
+    if collective.any(time.perf_counter() + needed > deadline):  # skipped by all when one process is short
         result.refit = f"skipped: the budget left is under the {needed:.0f} s it needs"
         return None
     data_all = _sequences(data, split.fit_data("test"), config)
@@ -331,10 +440,15 @@ def _refit(
     for p, saved in zip(tower.trainable() if tower is not None else [], enc_start):
         p.data.copy_(saved)  # the pretrained encoder again
     model = _new_model(data, data_all.fit, config, tower)
-    trainer = _Trainer(model, tower, data_all, config, deadline)
+    trainer = _Trainer(model, tower, data_all, config, deadline, collective)
+    if collective.world > 1:
+        collective.copy_from_first([*model.parameters(), *model.buffers(), *trainer.enc_params])
+    if trainers is not None:
+        trainers.append(trainer)
     for epoch in range(1, result.best_epoch + 1):
         loss, out_of_time = trainer.epoch()
-        report({"epoch": epoch, "refit": True, "refit_epochs": result.best_epoch, "step": trainer.steps, "loss": loss, "valid_ndcg@10": float("nan"), "seconds": round(time.perf_counter() - start_time, 1)})
+        report({"epoch": epoch, "refit": True, "refit_epochs": result.best_epoch, "step": trainer.steps, "loss": loss, "valid_ndcg@10": float("nan"), "seconds": round(time.perf_counter() - start_time, 1),
+                "events_per_second": trainer.last_events_per_second})
         if out_of_time and epoch < result.best_epoch:
             result.refit = f"abandoned: the budget ran out after {epoch} of {result.best_epoch} epochs"
             return None
@@ -342,8 +456,12 @@ def _refit(
     return model
 
 
-def _step(model: Ranker, tower: TextTower | None, seqs: list[np.ndarray], events: list, config: RankerConfig, rng: np.random.Generator) -> torch.Tensor:
-    """Loss of one batch: every position predicts its next item against shared negatives."""
+def _step(model: Ranker, tower: TextTower | None, seqs: list[np.ndarray], events: list, config: RankerConfig, rng: np.random.Generator,
+          stats: dict | None = None) -> torch.Tensor:
+    """Loss of one batch: every position predicts its next item against shared negatives.
+
+    ``stats``, when given, gets ``"positions"``: the target positions in the loss (its rows).
+    """
     spans = [_window(len(s), config.max_len, rng) for s in seqs]
     width = max(end - start - 1 for start, end in spans)
     inp = np.zeros((len(seqs), width), dtype=np.int64)
@@ -383,6 +501,8 @@ def _step(model: Ranker, tower: TextTower | None, seqs: list[np.ndarray], events
     states = model.user_states(table[inp_t])  # (B, L, D)
     h = states[valid_t]  # (P, D)
     t = tgt_t[valid_t]  # (P,)
+    if stats is not None:
+        stats["positions"] = len(t)
     if config.n_negatives <= 0:  # full softmax: every item is a candidate
         cand = torch.arange(model.n_items)  # (I,)
     else:

@@ -63,3 +63,9 @@ def ild_text_vectors(data, enabled: bool = True):
     from engine.models.text_encoder import cached_item_vectors
 
     return cached_item_vectors(data.root, data.items)
+
+
+def sample_note(report: dict) -> str:
+    """What to add after "N evaluated users" when a report judged a sample of the held-out users."""
+    n = report.get("sampled_from_users")
+    return f" (a seeded random sample of {n:,})" if n else ""

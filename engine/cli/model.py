@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from engine.core.errors import DataError
+from engine.cli.common import int_at_least
+from engine.core.errors import DataError, ModelError
 
 
 def register(sub, add_split_args) -> None:
@@ -24,6 +27,10 @@ def register(sub, add_split_args) -> None:
     p.add_argument("--event-head", action="store_true", help="multi-task: also predict the next event type")
     p.add_argument("--no-stage2", action="store_true",
                    help="train the fine-tuned model alone (by default a second, learning-to-rank stage is trained and kept where it wins on validation)")
+    p.add_argument("--workers", type=int_at_least(0, "--workers"), default=0,
+                   help="data-parallel Ray Train workers (0: one process, no Ray); joins the cluster RAY_ADDRESS names, if any")
+    p.add_argument("--use-gpu", action="store_true",
+                   help="with --workers: place each Ray worker on a GPU of its own (the ranker's tensors still live on the CPU)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="fine-tuned vs zero-shot vs baselines on the same split")
@@ -58,6 +65,17 @@ def cmd_train(args) -> None:
     from engine.training.job import train_and_save
     from engine.training.progress import describe_progress
 
+    if args.use_gpu and not args.workers:
+        raise DataError("--use-gpu needs --workers N (at least 1): GPUs are given to Ray workers")
+    trainer = None
+    if args.workers:
+        from engine.scale.train import train_ranker_distributed
+
+        # Checked before reading anything, but not imported: engine.scale.cluster sets Ray's environment first.
+        if importlib.util.find_spec("ray") is None:
+            raise ModelError("--workers needs Ray: pip install -e '.[scale]'")
+        trainer = functools.partial(train_ranker_distributed, workers=args.workers, use_gpu=args.use_gpu,
+                                    load_options={"drop_unknown": args.drop_unknown})
     data = load_data(args)
     config = _config(args, data)
     if not config.use_text:
@@ -82,11 +100,12 @@ def cmd_train(args) -> None:
 
     out, manifest, result = train_and_save(
         data, out, config, protocol=args.protocol, test_days=args.test_days, max_minutes=args.max_minutes,
-        mask_history=not args.keep_history, progress=progress, stage2=not args.no_stage2, log=log,
+        mask_history=not args.keep_history, progress=progress, stage2=not args.no_stage2, log=log, trainer=trainer,
     )
     bar.close()
-    print(f"trained in {result.seconds:.0f}s ({result.epochs} epochs, {result.steps} steps, stopped by {result.stopped_by}; "
-          f"best epoch {result.best_epoch}, valid NDCG@10 {result.best_valid_ndcg:.4f}; refit {result.refit})")
+    where = f"{args.workers} Ray workers{' with GPUs' if args.use_gpu else ''}" if args.workers else "one process"
+    print(f"trained in {result.seconds:.0f}s on {where} ({result.epochs} epochs, {result.steps} steps, {result.events_per_second:,.0f} events/s; "
+          f"stopped by {result.stopped_by}; best epoch {result.best_epoch}, valid NDCG@10 {result.best_valid_ndcg:.4f}; refit {result.refit})")
     stage2 = manifest["stage2"]
     if "valid_ndcg@10" in stage2:
         v = stage2["valid_ndcg@10"]
@@ -110,7 +129,7 @@ def _model_dir(args) -> Path:
 def cmd_evaluate(args) -> None:
     from tqdm import tqdm
 
-    from engine.cli.common import ild_text_vectors, load_data
+    from engine.cli.common import ild_text_vectors, load_data, sample_note
     from engine.core.jsonio import write_json
     from engine.data.splits import make_split
     from engine.evaluation.heldout import evaluate_on_split, markdown_table, report
@@ -137,7 +156,7 @@ def cmd_evaluate(args) -> None:
         models["finetuned"]["fit_seconds"] = manifest.get("training", {}).get("seconds")
     out = report(data.name, split, ctx, models, mask)
     out["model_dir"] = str(model_dir)
-    print(f"{data.name}: {protocol}, {out['n_users']:,} evaluated users, history {'masked' if mask else 'kept'}")
+    print(f"{data.name}: {protocol}, {out['n_users']:,} evaluated users{sample_note(out)}, history {'masked' if mask else 'kept'}")
     print(markdown_table({k: v for k, v in models.items() if "note" not in v}))
     write_json(out, args.json)
     print(f"wrote {args.json}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from engine.core.constants import SEED
 from engine.cli.app import cmd_app, cmd_hash_password, split_app_args
-from engine.cli.common import add_split_args, baseline_names, ild_text_vectors, load_data
+from engine.cli.common import add_split_args, baseline_names, ild_text_vectors, load_data, sample_note
 from engine.core.errors import DataError, ModelError
 from engine.core.files import check_output_file
 
@@ -19,7 +19,8 @@ def cmd_demo(args) -> None:
     from engine.data.demo_store import generate_demo
 
     start = time.perf_counter()
-    out = generate_demo(args.out, seed=args.seed, n_items=args.items, n_users=args.users)
+    out = generate_demo(args.out, seed=args.seed, n_items=args.items, n_users=args.users,
+                        log=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"demo store written to {out} in {time.perf_counter() - start:.1f}s")
 
 
@@ -72,7 +73,7 @@ def cmd_baselines(args) -> None:
 
         models, _, ctx = evaluate_on_split(split, names, mask_history=not args.keep_history, item_vectors=vectors, progress=progress)
     out = report(data.name, split, ctx, models, mask_history=not args.keep_history)
-    print(f"{data.name}: {args.protocol}, {out['n_users']:,} evaluated users, {data.n_items:,} items, history {'kept' if args.keep_history else 'masked'}")
+    print(f"{data.name}: {args.protocol}, {out['n_users']:,} evaluated users{sample_note(out)}, {data.n_items:,} items, history {'kept' if args.keep_history else 'masked'}")
     print(markdown_table(models))
     if args.json:
         write_json(out, args.json)
@@ -86,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="generate the embedded demo store")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--seed", type=int, default=SEED)
-    p.add_argument("--items", type=int, default=3000)
-    p.add_argument("--users", type=int, default=5000)
+    p.add_argument("--items", type=int, default=3000, help="products (a shop-sized store: up to 100,000)")
+    p.add_argument("--users", type=int, default=5000, help="users (a shop-sized store: up to 1,000,000; Parquet above 20,000)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("import", help="import a real data set into the project format")
@@ -137,10 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_model_commands(sub) -> None:
     """train, evaluate, recommend (engine.cli.model); segments, layout, compare (engine.cli.layout)."""
-    from engine.cli import layout, model
+    from engine.cli import layout, model, scale
 
     model.register(sub, add_split_args)
     layout.register(sub, add_split_args)
+    scale.register(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

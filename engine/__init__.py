@@ -1,6 +1,6 @@
 """Homepage Studio engine (never imports streamlit), in layers that only import downward.
 
-core → data → models → evaluation → training → studio → page → cli; ``tests/test_architecture.py``
+core → data → models → evaluation → training → scale → studio → page → cli; ``tests/test_architecture.py``
 fails when a module imports from a later layer or when two modules import each other.
 """
 

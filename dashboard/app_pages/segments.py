@@ -37,6 +37,10 @@ criterion = {"silhouette": "highest silhouette", "bic": "lowest BIC", "given": "
 st.caption(f"{learned.k} learned segments ({METHODS[method]}, k {criterion}) of the model's user vectors; "
            f"{sum(s.kind == 'rule' for s in visible)} rule segments from users.csv and behaviour. "
            f"Segments under the minimum size are never shown.")
+studio = R.studio(ctx.data_dir, ctx.model)
+if studio.sampled_from:
+    st.caption(f"A shop-sized store: segments are learned from a seeded random sample of {len(studio.users):,} of its "
+               f"{studio.sampled_from:,} users with history, and their sizes are the sample's.")
 
 selected = next((s for s in visible if s.id == ctx.segment), None)
 left, right = st.columns([3, 2], gap="large")

@@ -13,7 +13,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from engine.evaluation import metrics as M
-from engine.core.constants import HEAD_SHARE, TIME_COL
+from engine.core.constants import HEAD_SHARE, SEED, TIME_COL
 from engine.data.tables import Dataset
 from engine.data.colours import ColourFeatures
 from engine.data.splits import FitData, Split
@@ -26,6 +26,10 @@ MAX_RELEVANCE_MEMBERS = 2_000  # a segment's members whose final scores make its
 RELEVANCE_BATCH = 500  # members scored at once
 
 NEW_DAYS = 21  # an item created within this many days of the latest training event is "new"
+# Users the studio holds at most: a seeded random sample of a shop's users above it. Segments are
+# learned from the sample and pages judged on its held-out members, so the first page of a
+# million-user shop costs what a 100,000-user one does (user vectors: about 30 s on 2 cores).
+STUDIO_MAX_USERS = 100_000
 
 
 @dataclass
@@ -41,7 +45,8 @@ class Studio:
         split: the held-out split.
         stage: ``"test"`` (train + valid seen, test held out) or ``"valid"``.
         fit: the stage's training data.
-        users: (U,) user indices with at least one training interaction, ascending.
+        users: (U,) user indices with at least one training interaction, ascending (a seeded sample
+            of :data:`STUDIO_MAX_USERS` when there are more).
         user_vectors: (U, D) the model's user vectors of those users (the user tower's state after
             the last history item).
         state_means: (U, D) the mean of the user tower's states over every history position: a
@@ -50,7 +55,8 @@ class Studio:
         history: (n_users, I) binary csr matrix of training interactions.
         item_counts: (I,) training interactions per item.
         item_user_counts: (I,) distinct training users per item.
-        n_train_users: users with a training interaction.
+        n_train_users: users with a training interaction (all of them, also when ``users`` is a sample).
+        sampled_from: users with history before sampling, when ``users`` is a sample (else None).
         is_tail: (I,) long-tail items (``metrics.head_tail_split`` at ``HEAD_SHARE``).
         is_new: (I,) created within ``NEW_DAYS`` of the latest training event, or never interacted with.
         eval_users: (E,) held-out users, ascending; eval_targets: their held-out items.
@@ -80,6 +86,7 @@ class Studio:
     rec: FineTunedRecommender | None = field(default=None, repr=False)
     final: Recommender | None = field(default=None, repr=False)  # both stages, when the model kept its second
     build_seconds: float = 0.0
+    sampled_from: int | None = None
     _row: np.ndarray | None = field(default=None, repr=False)
     _target_row: np.ndarray | None = field(default=None, repr=False)
     _tfidf: tuple | None = field(default=None, repr=False)
@@ -95,6 +102,7 @@ class Studio:
         text_vectors: np.ndarray | None = None,
         colours: ColourFeatures | None = None,
         final: Recommender | None = None,
+        max_users: int | None = STUDIO_MAX_USERS,
     ) -> "Studio":
         """Fit the recommender's histories on the stage's training data and compute user vectors.
 
@@ -107,6 +115,7 @@ class Studio:
             colours: optional picture colour features for visual diversity.
             final: the model's two stages when it kept its second (``engine.models.final``); pages
                 and personalised lists then rank by its scores, segments stay in ``rec``'s user space.
+            max_users: users with history held at most (a seeded random sample above it); None: all.
 
         Returns:
             The ready context.
@@ -120,6 +129,10 @@ class Studio:
             final = None
         seqs = fit.sequences()
         users = np.array(sorted(seqs), dtype=np.int64)
+        n_with_history, sampled_from = len(users), None
+        if max_users is not None and len(users) > max_users:
+            sampled_from = len(users)
+            users = np.sort(np.random.default_rng(SEED).choice(users, max_users, replace=False))
         histories = [seqs[int(u)] for u in users]
         vectors, means = rec.user_states(histories)
         counts = fit.item_counts()
@@ -128,7 +141,7 @@ class Studio:
             data=data, split=split, stage=stage, fit=fit, users=users, user_vectors=vectors, state_means=means,
             item_vectors=np.asarray(rec.item_vectors, dtype=np.float32), history=fit.matrix(binary=True),
             item_counts=counts, item_user_counts=fit.item_user_counts(),
-            n_train_users=len(users), is_tail=M.head_tail_split(counts, HEAD_SHARE),
+            n_train_users=n_with_history, sampled_from=sampled_from, is_tail=M.head_tail_split(counts, HEAD_SHARE),
             is_new=new_items(data.items, fit.interactions, counts), eval_users=eval_users, eval_targets=targets,
             text_vectors=text_vectors, colours=colours, rec=rec, final=final, build_seconds=time.perf_counter() - start,
         )

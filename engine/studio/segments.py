@@ -21,6 +21,8 @@ SILHOUETTE_SAMPLE = 3000  # users the silhouette is computed on (it is quadratic
 KMEANS_INIT = 10  # k-means restarts of the final clustering (the best inertia is kept)
 KMEANS_SEARCH_INIT = 3  # restarts per k while k is searched
 KMEANS_DIMS = 32  # principal components k-means runs on
+MINIBATCH_ABOVE = 50_000  # more users than this: MiniBatchKMeans (batches of MINIBATCH_SIZE), not full k-means
+MINIBATCH_SIZE = 4096
 GMM_DIMS = 16  # principal components the Gaussian mixture is fitted on (diagonal covariances)
 NEW_USER_MAX = 2  # "new users" have at most this many training interactions
 HEAVY_SHARE = 0.10  # "heavy buyers" are the top 10% by purchases (by interactions without events)
@@ -207,7 +209,8 @@ def cluster_users(
     """Cluster user features, choosing k when it is not given.
 
     Both run on the leading principal components of the features (``KMEANS_DIMS`` for k-means,
-    ``GMM_DIMS`` for the mixture). k-means picks the k with the highest silhouette (mean over
+    ``GMM_DIMS`` for the mixture); above ``MINIBATCH_ABOVE`` users k-means is MiniBatchKMeans
+    (Sculley 2010). k-means picks the k with the highest silhouette (mean over
     users of (b - a) / max(a, b), a the mean distance to the own cluster, b to the nearest other;
     range [-1, 1]; Rousseeuw 1987), computed on at most ``SILHOUETTE_SAMPLE`` users. The Gaussian
     mixture (diagonal covariances) picks the lowest BIC = p ln(n) - 2 ln L (Schwarz 1978).
@@ -222,7 +225,7 @@ def cluster_users(
     Returns:
         (labels (U,), k, criterion name, criterion per k tried).
     """
-    from sklearn.cluster import KMeans
+    from sklearn.cluster import KMeans, MiniBatchKMeans
     from sklearn.decomposition import PCA
     from sklearn.metrics import silhouette_score
     from sklearn.mixture import GaussianMixture
@@ -237,6 +240,8 @@ def cluster_users(
         z = PCA(min(KMEANS_DIMS, features.shape[1], n - 1), random_state=random_state).fit_transform(features)
 
         def fit(kk: int, n_init: int) -> np.ndarray:
+            if n > MINIBATCH_ABOVE:  # a shop's million users: each step reads one batch, not every user
+                return MiniBatchKMeans(kk, n_init=n_init, batch_size=MINIBATCH_SIZE, random_state=random_state).fit_predict(z)
             return KMeans(kk, n_init=n_init, random_state=random_state).fit_predict(z)
 
         if k is not None:

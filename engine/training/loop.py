@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.core.constants import DEFAULT_K
+from engine.core.memory import require
 from engine.data.tables import Dataset
 from engine.evaluation.heldout import EvalContext, evaluate_model
 from engine.data.splits import FitData, Split
@@ -59,6 +60,9 @@ def _event_codes(frame) -> tuple[dict[int, np.ndarray] | None, int]:
 def build_text_tower(data: Dataset, config: RankerConfig) -> TextTower:
     """Tokenise every item's text once and wrap the pretrained encoder."""
     tokenizer, encoder = load_encoder(config.encoder_path)
+    if config.mode != "full":  # top/frozen keep the lower layers' hidden states of every item, float16
+        require(f"the text cache of {len(data.items):,} items", 2 * len(data.items) * config.text_max_len * encoder.config.hidden_size,
+                "train with --mode full (no cache, slower), or with a shorter text_max_len")
     tok = tokenizer(item_texts(data.items), padding="max_length", truncation=True, max_length=config.text_max_len, return_tensors="pt")
     # Trim padding columns no item uses: cheaper layers.
     width = int(tok["attention_mask"].sum(1).max())

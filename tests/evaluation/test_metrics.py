@@ -248,3 +248,17 @@ def test_paired_bootstrap_ci_covers_known_difference():
     assert lo < diff < hi
     with pytest.raises(ValueError):
         paired_bootstrap_ci(a, b[:-1])
+
+
+def test_an_evaluation_of_many_users_judges_a_seeded_sample(tiny_dir) -> None:
+    from engine.data.splits import make_split
+    from engine.data.tables import load_dataset
+    from engine.evaluation.heldout import EvalContext
+
+    split = make_split(load_dataset(tiny_dir), "loo")
+    full = EvalContext.build(split, "test")
+    sample = EvalContext.build(split, "test", max_users=10)
+    assert full.sampled_from is None and sample.sampled_from == len(full.users) and len(sample.users) == 10
+    assert (sample.users == EvalContext.build(split, "test", max_users=10).users).all()  # seeded
+    by_user = dict(zip(full.users.tolist(), full.targets))
+    assert all(np.array_equal(by_user[u], t) for u, t in zip(sample.users.tolist(), sample.targets))

@@ -52,6 +52,39 @@ def test_k_is_chosen_within_range_and_finds_true_blobs(method: str) -> None:
     assert adjusted_rand_score(truth, labels) > 0.95
 
 
+def test_many_users_are_clustered_by_minibatch_kmeans(monkeypatch) -> None:
+    from engine.studio import segments
+
+    x, truth = _blobs(k=4, per=80)
+    monkeypatch.setattr(segments, "MINIBATCH_ABOVE", 100)  # 320 users count as a shop's million
+    made = []
+    real = __import__("sklearn.cluster", fromlist=["MiniBatchKMeans"]).MiniBatchKMeans
+
+    def spy(*args, **kwargs):
+        made.append(kwargs.get("batch_size"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("sklearn.cluster.MiniBatchKMeans", spy)
+    labels, k, _, _ = cluster_users(x, "kmeans", k_range=(2, 6))
+    assert made and k == 4 and adjusted_rand_score(truth, labels) > 0.95
+
+
+def test_a_studio_of_many_users_holds_a_seeded_sample(demo_model) -> None:
+    from engine.studio.context import load_studio
+    from engine.studio import context
+
+    full = load_studio(*demo_model)
+    sample = context.Studio.build(full.data, full.rec, full.split, max_users=100)
+    again = context.Studio.build(full.data, full.rec, full.split, max_users=100)
+    assert len(sample.users) == 100 and sample.sampled_from == len(full.users) and full.sampled_from is None
+    assert np.isin(sample.users, full.users).all() and (sample.users == again.users).all()
+    assert sample.n_train_users == full.n_train_users  # item statistics still count every user
+    rows = full.rows_of(sample.users)
+    np.testing.assert_allclose(sample.user_vectors, full.user_vectors[rows], rtol=1e-4, atol=1e-5)
+    segs = learned_segments(sample, "kmeans", k=3)
+    assert sum(s.size for s in segs.segments) == 100
+
+
 def test_given_k_and_bad_k() -> None:
     x, _ = _blobs(k=3, per=20)
     labels, k, criterion, scores = cluster_users(x, "kmeans", k=4)

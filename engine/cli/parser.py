@@ -137,12 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_model_commands(sub) -> None:
-    """train, evaluate, recommend (engine.cli.model); segments, layout, compare (engine.cli.layout)."""
-    from engine.cli import layout, model, scale
+    """train, evaluate, recommend (engine.cli.model); segments, layout, compare (engine.cli.layout); simulate (engine.cli.loop)."""
+    from engine.cli import layout, loop, model, scale
 
     model.register(sub, add_split_args)
     layout.register(sub, add_split_args)
     scale.register(sub)
+    loop.register(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -106,10 +107,25 @@ class Layout:
         """The card at a 0-based row and slot."""
         return self.rows[row].items[slot]
 
+    @property
+    def layout_id(self) -> str:
+        """A short stable id of the page's content, which feedback rows refer to.
+
+        ``layout_id = sha1(json([segment id, settings, item ids in reading order]))[:12]`` (hex),
+        JSON with sorted keys and no spaces, empty slots as null. Titles, scores, reasons,
+        metrics and timings are left out: the same page built again has the same id, a page
+        with another item, order, segment or knob another one.
+        """
+        content = [self.segment.get("id"), self.settings, self.item_ids()]
+        text = json.dumps(_clean(content), sort_keys=True, separators=(",", ":"), allow_nan=False)
+        return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+
     # -- JSON ----------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        """The layout JSON: segment, settings, rows (title, items with item_id, title, score, badges, why), metrics, timing_ms."""
+        """The layout JSON: layout_id, segment, settings, rows (title, items with item_id, title, score, badges, why),
+        metrics, timing_ms, notes. ``layout_id`` is derived (:attr:`layout_id`), so reading ignores it."""
         return {
+            "layout_id": self.layout_id,
             "segment": self.segment,
             "settings": self.settings,
             "rows": [r.to_dict() for r in self.rows],

@@ -19,7 +19,8 @@ def register(sub, add_split_args) -> None:
     p.add_argument("--out", type=Path, help="model directory (default DIR/models/<UTC timestamp>)")
     add_split_args(p)
     p.add_argument("--max-minutes", type=float, default=None, help="training budget; the best checkpoint so far is kept")
-    p.add_argument("--mode", choices=["top", "full", "frozen"], default="top", help="encoder fine-tuning")
+    p.add_argument("--mode", choices=["top", "full", "frozen", "lora"], default="top",
+                   help="encoder fine-tuning: the top layer(s), all of it, none, or LoRA adapters (peft) on the top layer(s)")
     p.add_argument("--max-epochs", type=int, default=None)
     p.add_argument("--encoder", help="BERT-family model folder (default: packaged all-MiniLM-L6-v2, or $HOMEPAGE_ENCODER)")
     p.add_argument("--seed", type=int, default=42)

@@ -137,10 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_model_commands(sub) -> None:
-    """train, evaluate, recommend (engine.cli.model); segments, layout, compare (engine.cli.layout); simulate (engine.cli.loop)."""
-    from engine.cli import layout, loop, model, scale
+    """train, evaluate, recommend (engine.cli.model); update (engine.cli.update); segments, layout, compare (engine.cli.layout); simulate (engine.cli.loop)."""
+    from engine.cli import layout, loop, model, scale, update
 
     model.register(sub, add_split_args)
+    update.register(sub)
     layout.register(sub, add_split_args)
     scale.register(sub)
     loop.register(sub)

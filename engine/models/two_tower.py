@@ -3,7 +3,9 @@
 Item vector  v_i = W t_i + warm_i * e_i
     t_i: mean-pooled all-MiniLM-L6-v2 vector of the item's text (title, category, brand, colour,
          the start of the description); the encoder's top layers are fine-tuned (mode ``top``),
-         all of it (``full``) or none (``frozen``).
+         all of it (``full``), none (``frozen``), or LoRA adapters on the top layers' attention
+         (``lora``: the pretrained weights stay frozen, only low-rank updates of the query and value
+         projections train; peft).
     e_i: a learned item-id embedding, zero for items with no training interaction (warm_i = 0), so a
          new item is scored from its text alone.
 User vector  u = BertModel(v_{h_1} .. v_{h_L})[last]   (causal, most recent item last, L <= 50)
@@ -26,7 +28,9 @@ from transformers import BertConfig, BertModel
 from engine.models.store import Pretrained
 from engine.models.text_encoder import mean_pool
 
-ENCODER_MODES = ("top", "full", "frozen")
+ENCODER_MODES = ("top", "full", "frozen", "lora")
+# LoRA in ``lora`` mode (Hu et al. 2021): W x + (alpha / r) B A x on these projections of the top layers.
+LORA_RANK, LORA_ALPHA, LORA_TARGETS = 8, 16, ("query", "value")
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,8 @@ class RankerConfig:
     """
 
     encoder_path: str | None = None  # BERT-family model folder; None = the packaged all-MiniLM-L6-v2
-    mode: str = "top"  # encoder fine-tuning: "top" (last layers), "full" or "frozen"
-    top_layers: int = 1  # layers fine-tuned in "top" mode
+    mode: str = "top"  # encoder fine-tuning: "top" (last layers), "full", "frozen" or "lora" (adapters on the last layers)
+    top_layers: int = 1  # layers fine-tuned in "top" mode, or given LoRA adapters in "lora" mode
     use_text: bool = True  # False for data without real item text (Beauty): id embeddings only
     use_id: bool = True  # learned item-id embeddings beside the text vector
     id_dropout: float = 0.0  # share of items whose id embedding is dropped per training step, so text alone must rank (cold start; DropoutNet, Volkovs et al. 2017)
@@ -56,8 +60,9 @@ class RankerConfig:
     batch_size: int = 128  # user sequences per step
     lr: float = 3e-4  # AdamW learning rate of the towers (1e-3 peaked after one epoch on the demo store)
     encoder_lr: float = 1e-5  # AdamW learning rate of fine-tuned encoder layers (5e-5 drifted the table)
+    lora_lr: float = 2e-4  # AdamW learning rate of the LoRA adapters ("lora" mode; B starts at zero, so 1e-5 would barely move it)
     weight_decay: float = 0.01  # AdamW weight decay
-    encoder_items_per_step: int = 48  # items re-encoded with gradient per step (top/full modes)
+    encoder_items_per_step: int = 48  # items re-encoded with gradient per step (top/full/lora modes)
     max_epochs: int = 60  # upper bound on epochs (passes over the training users)
     min_steps_per_epoch: int = 40  # small data sets repeat passes until an epoch has this many steps
     patience: int = 2  # epochs without validation progress (see min_gain) before stopping
@@ -88,6 +93,8 @@ class RankerConfig:
                 raise ValueError(f"{f.name} must be {expected}, got {value!r}")
         if self.mode not in ENCODER_MODES:
             raise ValueError(f"mode must be one of {ENCODER_MODES}, got {self.mode!r}")
+        if self.mode == "lora" and self.top_layers < 1:
+            raise ValueError(f"top_layers must be at least 1 in lora mode (the layers given adapters), got {self.top_layers}")
         if self.text_init not in ("random", "pca"):
             raise ValueError(f"text_init must be 'random' or 'pca', got {self.text_init!r}")
         if self.id_init not in ("svd", "random"):
@@ -111,11 +118,41 @@ class RankerConfig:
         return cls(**values)
 
 
+def add_lora(encoder: nn.Module, layers: list[int]) -> None:
+    """Inject LoRA adapters (peft) into the query and value projections of the given encoder layers.
+
+    In place (``peft.inject_adapter_in_model``): the encoder stays the same BertModel, so
+    ``encoder.encoder.layer[i]`` still names layer i (``get_peft_model`` would wrap it and move
+    the layers under ``base_model.model``); each adapted ``nn.Linear`` becomes a peft ``lora.Linear``
+    whose ``lora_B`` starts at zero, so the encoder's output is unchanged until training moves it.
+    Afterwards only the adapters require gradients.
+
+    Args:
+        encoder: a BERT-family ``transformers`` model (``encoder.encoder.layer``).
+        layers: indices of the layers that get adapters.
+
+    Raises:
+        ModelError: peft is not installed.
+    """
+    try:
+        import peft
+    except ImportError as exc:  # pragma: no cover - peft is a dependency of lora mode only
+        from engine.core.errors import ModelError
+
+        raise ModelError("--mode lora needs the peft library: pip install peft") from exc
+    config = peft.LoraConfig(r=LORA_RANK, lora_alpha=LORA_ALPHA, lora_dropout=0.0, target_modules=list(LORA_TARGETS),
+                             layers_to_transform=list(layers))
+    peft.inject_adapter_in_model(config, encoder)
+    for name, p in encoder.named_parameters():
+        p.requires_grad = "lora_" in name
+
+
 class TextTower(nn.Module):
     """The pretrained encoder as item tower: cached lower layers, fine-tuned top layers.
 
     In ``top`` mode the hidden states below the fine-tuned layers are computed once (no gradient)
-    and cached, so re-encoding an item costs only the top layers.
+    and cached, so re-encoding an item costs only the top layers. ``lora`` mode caches the same
+    lower layers and trains only LoRA adapters (:func:`add_lora`) of the top ``top_layers`` layers.
     """
 
     def __init__(self, encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, mode: str, top_layers: int):
@@ -124,21 +161,40 @@ class TextTower(nn.Module):
         self.register_buffer("input_ids", input_ids, persistent=False)  # (I, T)
         self.register_buffer("attention_mask", attention_mask, persistent=False)  # (I, T)
         n_layers = len(encoder.encoder.layer)
-        self.split = 0 if mode == "full" else n_layers - (top_layers if mode == "top" else 0)
+        self.split = 0 if mode == "full" else n_layers - (top_layers if mode in ("top", "lora") else 0)
         for p in encoder.parameters():
             p.requires_grad = mode == "full"
         if mode == "top":
             for layer in encoder.encoder.layer[self.split :]:
                 for p in layer.parameters():
                     p.requires_grad = True
+        if mode == "lora":
+            if not 1 <= top_layers <= n_layers:
+                raise ValueError(f"lora mode adapts 1 to {n_layers} top layers of this encoder, got top_layers={top_layers}")
+            add_lora(encoder, list(range(self.split, n_layers)))
         self.cache: torch.Tensor | None = None  # (I, T, H) float16 hidden states at layer `split`
+        self.offset: torch.Tensor | None = None  # (I, H) added to every output (see anchor)
 
     def trainable(self) -> list[nn.Parameter]:
         return [p for p in self.encoder.parameters() if p.requires_grad]
 
     @torch.no_grad()
+    def anchor(self, table: torch.Tensor) -> None:
+        """Shift the tower's output so that, with the current weights, it gives ``table`` exactly.
+
+        A saved model keeps its tuned text vectors but not its encoder; to train the encoder further
+        from that model (``homepage update``), the tower's output becomes ``table_i + (t_i - t0_i)``
+        with ``t0`` the vectors of the weights now: training moves the vectors from the saved ones.
+
+        Args:
+            table: (I, H) text vectors the tower should start from (a model's ``text_table``).
+        """
+        self.offset = None
+        self.offset = table.float() - self.encode_all()
+
+    @torch.no_grad()
     def build_cache(self, batch: int = 256) -> None:
-        """Hidden states below the fine-tuned layers, once (``top``/``frozen`` modes)."""
+        """Hidden states below the fine-tuned layers, once (``top``/``lora``/``frozen`` modes)."""
         if self.mode == "full":
             return
         parts = []
@@ -161,6 +217,7 @@ class TextTower(nn.Module):
         """L2-normalised mean-pooled text vectors of the given items: (N,) -> (N, H).
 
         Normalising (as the sentence encoder was trained) keeps fine-tuning from inflating norms.
+        After :meth:`anchor` the anchored offsets are added.
         """
         mask = self.attention_mask[items]
         n_layers = len(self.encoder.encoder.layer)
@@ -168,7 +225,8 @@ class TextTower(nn.Module):
             hidden = self._run(self.input_ids[items], mask, 0, n_layers)
         else:
             hidden = self._run(None, mask, self.split, n_layers, hidden=self.cache[items].float())
-        return nn.functional.normalize(mean_pool(hidden, mask), dim=-1)
+        out = nn.functional.normalize(mean_pool(hidden, mask), dim=-1)
+        return out if self.offset is None else out + self.offset[items]
 
     @torch.no_grad()
     def encode_all(self, batch: int = 256) -> torch.Tensor:

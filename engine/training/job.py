@@ -59,7 +59,7 @@ def make_config(
 
     Args:
         data: the loaded data directory.
-        mode: encoder fine-tuning (``top``, ``full`` or ``frozen``).
+        mode: encoder fine-tuning (``top``, ``full``, ``frozen`` or ``lora``: LoRA adapters on the top layers).
         seed: seeds torch and numpy.
         encoder: BERT-family model folder (None: the packaged MiniLM).
         event_head: also predict the next event type.

@@ -60,7 +60,7 @@ def _event_codes(frame) -> tuple[dict[int, np.ndarray] | None, int]:
 def build_text_tower(data: Dataset, config: RankerConfig) -> TextTower:
     """Tokenise every item's text once and wrap the pretrained encoder."""
     tokenizer, encoder = load_encoder(config.encoder_path)
-    if config.mode != "full":  # top/frozen keep the lower layers' hidden states of every item, float16
+    if config.mode != "full":  # top/lora/frozen keep the lower layers' hidden states of every item, float16
         require(f"the text cache of {len(data.items):,} items", 2 * len(data.items) * config.text_max_len * encoder.config.hidden_size,
                 "train with --mode full (no cache, slower), or with a shorter text_max_len")
     tok = tokenizer(item_texts(data.items), padding="max_length", truncation=True, max_length=config.text_max_len, return_tensors="pt")
@@ -71,12 +71,15 @@ def build_text_tower(data: Dataset, config: RankerConfig) -> TextTower:
     return tower
 
 
-def _window(n: int, max_len: int, rng: np.random.Generator) -> tuple[int, int]:
+def _window(n: int, max_len: int, rng: np.random.Generator, first_target: int = 0) -> tuple[int, int]:
     """A training window [start, end) of a sequence of length n: the latest one, or half the time a
-    random earlier crop when the sequence is longer than the user tower reads."""
+    random earlier crop when the sequence is longer than the user tower reads.
+
+    A crop keeps at least one target at index ``first_target`` or later (0: any crop).
+    """
     end = n
     if n > max_len + 1 and rng.random() < 0.5:
-        end = int(rng.integers(max_len + 1, n + 1))
+        end = int(rng.integers(max(max_len + 1, first_target + 1), n + 1))
     return max(0, end - max_len - 1), end
 
 
@@ -120,13 +123,18 @@ def _first_occurrence(seq: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Sequences:
-    """Training sequences of one fit: per-user item sequences (two items or more) and event codes."""
+    """Training sequences of one fit: per-user item sequences (two items or more) and event codes.
+
+    ``train_from`` (``homepage update``): for the sequences it names, the index of the first position
+    trained on as a target; earlier positions are read as history only. None: every position trains.
+    """
 
     fit: FitData
     seqs: dict[int, np.ndarray]
     events: dict[int, np.ndarray] | None
     users: np.ndarray
     n_events: int
+    train_from: dict[int, int] | None = None
 
 
 def _sequences(data: Dataset, fit: FitData, config: RankerConfig) -> _Sequences:
@@ -243,12 +251,17 @@ class _Trainer:
         self.params = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": config.lr}]
         self.enc_params = tower.trainable() if tower is not None else []
         if self.enc_params:
-            self.params.append({"params": self.enc_params, "lr": config.encoder_lr})
+            self.params.append({"params": self.enc_params, "lr": config.lora_lr if config.mode == "lora" else config.encoder_lr})
         self.optim = torch.optim.AdamW(self.params, weight_decay=config.weight_decay)
         self.steps = 0
         self.events = 0  # target positions trained on, all processes (see TrainResult.events_per_second)
         self.seconds = 0.0  # spent in epoch()
         self.last_events, self.last_seconds = 0, 0.0  # of the latest epoch
+
+    def pass_users(self) -> np.ndarray:
+        """The sequences (keys of ``data.seqs``) of one pass: every training user. A subclass may
+        draw them anew each pass (``engine.training.update`` mixes in a replay sample)."""
+        return self.data.users
 
     def bucketed_batches(self) -> list[np.ndarray]:
         """One pass over the users in batches of similar history length, in random order.
@@ -258,7 +271,7 @@ class _Trainer:
         (stable, so equal lengths stay shuffled), cut into batches, and the batches shuffled.
         """
         d, size = self.data, self.config.batch_size
-        users = self.rng.permutation(d.users)
+        users = self.rng.permutation(self.pass_users())
         lengths = np.array([min(len(d.seqs[int(u)]), self.config.max_len + 1) for u in users])
         users = users[np.argsort(lengths, kind="stable")]
         batches = [users[b : b + size] for b in range(0, len(users), size)]
@@ -274,12 +287,13 @@ class _Trainer:
         batches (as torch's DistributedSampler repeats samples): every process takes the same number
         of steps, each one averaging gradients with all the others.
         """
-        d, config, rank, world = self.data, self.config, self.collective.rank, self.collective.world
+        config, rank, world = self.config, self.collective.rank, self.collective.world
         # Small data sets get several passes per epoch so validation is not run every few steps
-        # (optimiser steps: with several processes each one's share of the batches).
-        per_pass = math.ceil(len(d.users) / config.batch_size)
-        passes = max(1, math.ceil(config.min_steps_per_epoch * world / per_pass))
-        batches = [batch for _ in range(passes) for batch in self.bucketed_batches()]
+        # (optimiser steps: with several processes each one's share of the batches): passes are
+        # added until the epoch has min_steps_per_epoch * world batches.
+        batches = self.bucketed_batches()
+        while batches and len(batches) < config.min_steps_per_epoch * world:
+            batches += self.bucketed_batches()
         if world == 1:
             return batches
         batches += batches[: (-len(batches)) % world]
@@ -296,7 +310,9 @@ class _Trainer:
         trained = [p for g in self.params for p in g["params"]]
         for batch in self.epoch_batches():
             stats: dict = {}
-            loss = _step(model, tower, [d.seqs[int(u)] for u in batch], [d.events[int(u)] if d.events else None for u in batch], config, self.step_rng, stats)
+            train_from = [d.train_from.get(int(u), 0) for u in batch] if d.train_from else None
+            loss = _step(model, tower, [d.seqs[int(u)] for u in batch], [d.events[int(u)] if d.events else None for u in batch], config, self.step_rng, stats,
+                         train_from=train_from)
             self.optim.zero_grad(set_to_none=True)
             loss.backward()
             collective.average_grads(trained)  # the model's and the encoder's trainable layers alike
@@ -461,12 +477,15 @@ def _refit(
 
 
 def _step(model: Ranker, tower: TextTower | None, seqs: list[np.ndarray], events: list, config: RankerConfig, rng: np.random.Generator,
-          stats: dict | None = None) -> torch.Tensor:
+          stats: dict | None = None, train_from: list[int] | None = None) -> torch.Tensor:
     """Loss of one batch: every position predicts its next item against shared negatives.
 
     ``stats``, when given, gets ``"positions"``: the target positions in the loss (its rows).
+    ``train_from``, when given, holds per sequence the index of its first target position: earlier
+    items are read as history only (``homepage update`` trains on the new interactions).
     """
-    spans = [_window(len(s), config.max_len, rng) for s in seqs]
+    firsts = train_from if train_from is not None else [0] * len(seqs)
+    spans = [_window(len(s), config.max_len, rng, first) for s, first in zip(seqs, firsts)]
     width = max(end - start - 1 for start, end in spans)
     inp = np.zeros((len(seqs), width), dtype=np.int64)
     tgt = np.zeros_like(inp)
@@ -478,11 +497,13 @@ def _step(model: Ranker, tower: TextTower | None, seqs: list[np.ndarray], events
         inp[row, :n], tgt[row, :n], valid[row, :n] = s[start : end - 1], s[start + 1 : end], True
         if not config.train_on_repeats:
             valid[row, :n] = _first_occurrence(s)[start + 1 : end]
+        if train_from is not None:
+            valid[row, :n] &= np.arange(start + 1, end) >= firsts[row]
         if use_events:
             ev[row, :n] = events[row][start + 1 : end]  # event type of each target
     if not valid.any():  # a batch of pure repeats: learn from them rather than from nothing
         for row, (start, end) in enumerate(spans):
-            valid[row, : end - start - 1] = True
+            valid[row, : end - start - 1] = np.arange(start + 1, end) >= firsts[row]
     inp_t, tgt_t, valid_t = map(torch.from_numpy, (inp, tgt, valid))
 
     keep = None

@@ -17,6 +17,8 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int_at_least(0, "--workers"), default=0,
                    help="Ray Data workers (0: one process, no Ray); joins the cluster RAY_ADDRESS names, if any")
     p.add_argument("--keep-history", action="store_true", help="do not mask items already in a user's history")
+    p.add_argument("--limit", type=int_at_least(1, "--limit"), default=None,
+                   help="score only the first N users (a throughput measurement); default: every user")
     p.set_defaults(func=cmd_score)
 
 
@@ -26,7 +28,8 @@ def cmd_score(args) -> None:
     from engine.scale.score import score_users
 
     check_output_file(args.out)
-    s = score_users(args.dir, args.model, args.k, args.out, workers=args.workers, mask_history=not args.keep_history)
+    s = score_users(args.dir, args.model, args.k, args.out, workers=args.workers, mask_history=not args.keep_history,
+                    limit=args.limit)
     print(f"scored {s['users']:,} users (k={s['k']}) in {s['seconds']:.1f}s, {s['users_per_second']:,.0f} users/s, "
           f"{_workers(s['workers'])} -> {s['out']}")
 

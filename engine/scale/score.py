@@ -73,11 +73,12 @@ def _ids(data: Dataset) -> tuple[np.ndarray, np.ndarray]:
 
 
 def iter_top_k(data: Dataset, model_dir: str | Path, k: int, mask_history: bool,
-               batch_users: int | None = None) -> Iterator[dict[str, np.ndarray]]:
-    """:func:`rank_batch` of every batch of users in one process, the model loaded once."""
+               batch_users: int | None = None, n_users: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+    """:func:`rank_batch` of every batch of users (the first ``n_users``; None: all) in one process,
+    the model loaded once."""
     rec = load_ranker(data, model_dir)
     user_ids, item_ids = _ids(data)
-    for first, stop in user_batches(data.n_users, batch_users or BATCH_USERS):
+    for first, stop in user_batches(data.n_users if n_users is None else n_users, batch_users or BATCH_USERS):
         yield rank_batch(rec, user_ids, item_ids, first, stop, k, mask_history)
 
 
@@ -169,7 +170,7 @@ def _ray_batches(data_dir: Path, model_dir: Path, n_users: int, k: int, mask_his
 
 
 def score_users(data_dir: str | Path, model_dir: str | Path | None, k: int, out: str | Path, workers: int = 0,
-                mask_history: bool = True, batch_users: int | None = None) -> dict:
+                mask_history: bool = True, batch_users: int | None = None, limit: int | None = None) -> dict:
     """Write every user's top-k items to ``out`` (one Parquet file), in one process or through Ray.
 
     Args:
@@ -181,6 +182,7 @@ def score_users(data_dir: str | Path, model_dir: str | Path | None, k: int, out:
             or the cluster ``RAY_ADDRESS`` names, whose workers must see the same paths).
         mask_history: leave out each user's own history items.
         batch_users: users ranked at once (default ``BATCH_USERS``).
+        limit: score only the first ``limit`` users by index (a throughput measurement); None: all.
 
     Returns:
         ``{"users", "k", "rows", "seconds", "users_per_second", "workers", "out"}``; ``workers`` is
@@ -199,15 +201,16 @@ def score_users(data_dir: str | Path, model_dir: str | Path | None, k: int, out:
     model_dir = Path(model_dir or newest_model(data_dir)).resolve()
     data = load_dataset(data_dir)
     batch_users = batch_users or BATCH_USERS
-    workers = min(workers, -(-data.n_users // batch_users))  # an actor without a batch would only load the model
+    n_users = data.n_users if limit is None else min(limit, data.n_users)
+    workers = min(workers, -(-n_users // batch_users))  # an actor without a batch would only load the model
     if not workers:
-        rows = write_batches(out, iter_top_k(data, model_dir, k, mask_history, batch_users))
+        rows = write_batches(out, iter_top_k(data, model_dir, k, mask_history, batch_users, n_users))
     else:
         from engine.scale.cluster import ray_session
 
         load_final(model_dir, data)  # a bad model directory fails here, with its own message
         with ray_session(num_cpus=max(2, workers)):
-            rows = write_batches(out, _ray_batches(data_dir, model_dir, data.n_users, k, mask_history, workers, batch_users))
+            rows = write_batches(out, _ray_batches(data_dir, model_dir, n_users, k, mask_history, workers, batch_users))
     seconds = time.perf_counter() - start
-    return {"users": data.n_users, "k": k, "rows": rows, "seconds": seconds,
+    return {"users": n_users, "k": k, "rows": rows, "seconds": seconds,
             "users_per_second": data.n_users / max(seconds, 1e-9), "workers": workers, "out": str(out)}

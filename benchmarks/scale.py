@@ -1,0 +1,269 @@
+"""Benchmark of every step at a shop's size: 10k, 100k and 1M users on this one machine.
+
+Usage: .venv/bin/python benchmarks/scale.py [--sizes 10k,100k,1m] [--train-minutes 10] [--no-dashboard] [--no-ray]
+
+For each size it generates the demo store (`homepage demo --users N --items M`), then runs each step
+as the user would, one command at a time, and records its wall time and the peak memory of its
+process (`/usr/bin/time`; Ray workers are separate processes, their memory is not in it):
+
+- load: read and validate the data directory (`load_dataset`);
+- baselines: `homepage baselines DIR` (tuned on validation, judged on test; evaluation on a sample
+  of users above `EVAL_MAX_USERS`);
+- train: `homepage train DIR --max-minutes T` (two stages; events per second from the manifest);
+- segments, page, compare: `homepage segments`, `homepage layout`, `homepage compare`;
+- score: `homepage score DIR --k 100` in one process, and with 1 and 2 local Ray workers (same top-k);
+- train_ray: `homepage train DIR --workers 2` for a short budget (events per second);
+- dashboard: the homepage in chromium: first page once the model exists, and a slider move.
+
+Between sizes it reports the growth exponent of each step's time and memory (time ∝ users^a).
+Writes benchmarks/out/scale.json (docs/RESULTS.md is generated from it by benchmarks/report.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))
+
+from meta import command_line, run_finished, run_started, utc_now  # noqa: E402
+
+from engine.core.jsonio import write_json  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "out"
+BIN = Path(sys.executable).parent
+SIZES = {"10k": (10_000, 10_000), "100k": (100_000, 30_000), "1m": (1_000_000, 100_000)}  # users, items
+SCORE_USERS = 20_000  # `homepage score --limit`: users per scoring run (throughput; a full 1M run is hours on 2 cores)
+RAY_TRAIN_MAX_USERS = 100_000  # sizes up to this also train with 2 Ray workers (throughput)
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def timed(name: str, argv: list[str], logfile: Path, env: dict | None = None) -> dict:
+    """Run one step as its own process under /usr/bin/time: seconds, peak memory (MB), exit code."""
+    logfile.parent.mkdir(parents=True, exist_ok=True)
+    cmd = ["/usr/bin/time", "-f", "TIME %e %M", *argv]
+    start = time.perf_counter()
+    with open(logfile, "w") as fh:
+        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=ROOT)
+    seconds = time.perf_counter() - start
+    text = logfile.read_text(errors="replace")
+    found = re.findall(r"TIME ([\d.]+) (\d+)", text)
+    peak = int(found[-1][1]) / 1024 if found else None
+    row = {"step": name, "seconds": round(seconds, 1), "peak_mb": round(peak) if peak else None, "rc": proc.returncode,
+           "command": " ".join(a if a.startswith("-") or "/" not in a else Path(a).name for a in argv[1:] if a)}
+    tail = [line for line in text.splitlines() if line.strip() and not line.startswith("TIME ")][-3:]
+    if proc.returncode:
+        row["error"] = " | ".join(tail)[-400:]
+    log(f"  {name}: {row['seconds']:.1f} s, peak {row['peak_mb']} MB, rc {proc.returncode}" + (f" ({row['error']})" if proc.returncode else ""))
+    return row
+
+
+def homepage(*args: str) -> list[str]:
+    return [str(BIN / "homepage"), *args]
+
+
+def python(code: str) -> list[str]:
+    return [str(BIN / "python"), "-c", code]
+
+
+def run_size(name: str, users: int, items: int, train_minutes: float, dashboard: bool, ray: bool, reuse: dict | None = None) -> dict:
+    data = OUT / "data" / f"scale_{name}"
+    logs = OUT / "logs" / f"scale_{name}"
+    model = data / "models" / "scale"
+    steps = []
+    log(f"[{name}] {users:,} users, {items:,} items -> {data}")
+    if reuse is not None:  # the store exists: its generation time from the log of the run that made it
+        steps.append({**reuse, "reused": True})
+        log(f"  demo: reused ({reuse['seconds']:.1f} s, peak {reuse['peak_mb']} MB when generated)")
+    else:
+        steps.append(timed("demo", homepage("demo", "--out", str(data), "--users", str(users), "--items", str(items)), logs / "demo.log"))
+    if steps[-1]["rc"]:
+        return {"size": name, "users": users, "items": items, "steps": steps}
+    steps.append(timed("load", python(
+        f"from engine.data.tables import load_dataset; d = load_dataset({str(data)!r}); "
+        "print(d.n_users, d.n_items, len(d.interactions))"), logs / "load.log"))
+    steps.append(timed("baselines", homepage("baselines", str(data), "--no-ild", "--json", str(logs / "baselines.json")), logs / "baselines.log"))
+    steps.append(timed("train", homepage("train", str(data), "--max-minutes", str(train_minutes), "--out", str(model)), logs / "train.log"))
+    manifest = json.loads((model / "manifest.json").read_text()) if (model / "manifest.json").is_file() else {}
+    extra = {"events_per_second_1": manifest.get("training", {}).get("events_per_second"),
+             "ndcg@10": manifest.get("metrics", {}).get("ndcg@10"), "final_model": manifest.get("final_model")}
+    if manifest:
+        seg = logs / "segments.json"
+        steps.append(timed("segments", homepage("segments", str(data), "--model", str(model), "--json", str(seg)), logs / "segments.log"))
+        segment = _first_segment(seg)
+        steps.append(timed("page", homepage("layout", str(data), "--model", str(model), "--segment", segment, "--diversity", "0.3",
+                                            "--json", str(logs / "layout.json")), logs / "layout.log"))
+        a, b = logs / "a.json", logs / "b.json"
+        a.write_text(json.dumps({"diversity": 0.0}))
+        b.write_text(json.dumps({"diversity": 0.5, "long_tail": 0.3}))
+        steps.append(timed("compare", homepage("compare", str(data), "--model", str(model), "--segment", segment, "--a", str(a), "--b", str(b),
+                                               "--json", str(logs / "compare.json")), logs / "compare.log"))
+        tables = {}
+        for workers in ([0, 1, 2] if ray else [0]):
+            out = logs / f"scores_{workers}.parquet"
+            args = ["score", str(data), "--model", str(model), "--k", "100", "--out", str(out), "--limit", str(SCORE_USERS)]
+            if workers:
+                args += ["--workers", str(workers)]
+            steps.append(timed(f"score_{workers or 'single'}", homepage(*args), logs / f"score_{workers}.log"))
+            tables[workers] = out
+        extra["score_same_topk"] = _same_tables(tables)
+        if ray and users <= RAY_TRAIN_MAX_USERS:
+            ray_model = logs / "model_ray"
+            steps.append(timed("train_ray2", homepage("train", str(data), "--workers", "2", "--max-minutes", str(min(train_minutes, 5)),
+                                                      "--no-stage2", "--out", str(ray_model)), logs / "train_ray.log"))
+            if (ray_model / "manifest.json").is_file():
+                extra["events_per_second_ray2"] = json.loads((ray_model / "manifest.json").read_text()).get("training", {}).get("events_per_second")
+        if dashboard:
+            extra["dashboard"] = _dashboard(data, model)
+    return {"size": name, "users": users, "items": items, "score_users": min(users, SCORE_USERS), "steps": steps, **extra}
+
+
+def _reused_demo(name: str) -> dict | None:
+    """The demo step of a store generated earlier (from its demo.log), or None when there is none."""
+    logfile = OUT / "logs" / f"scale_{name}" / "demo.log"
+    data = OUT / "data" / f"scale_{name}"
+    if not (data / "items.parquet").is_file() and not (data / "items.csv").is_file():
+        return None
+    found = re.findall(r"TIME ([\d.]+) (\d+)", logfile.read_text(errors="replace")) if logfile.is_file() else []
+    if not found:
+        return None
+    return {"step": "demo", "seconds": float(found[-1][0]), "peak_mb": round(int(found[-1][1]) / 1024), "rc": 0, "command": "demo (earlier run)"}
+
+
+def _first_segment(path: Path) -> str:
+    try:
+        segments = json.loads(path.read_text())["segments"]
+        learned = [s for s in segments if str(s.get("id", "")).startswith(("kmeans", "gmm"))]
+        return (learned or segments)[0]["id"]
+    except (OSError, ValueError, KeyError, IndexError):
+        return "kmeans-1"
+
+
+def _same_tables(tables: dict[int, Path]) -> bool | None:
+    import pandas as pd
+
+    frames = {w: pd.read_parquet(p) for w, p in tables.items() if p.is_file()}
+    if len(frames) < 2:
+        return None
+    base = frames[min(frames)].sort_values(["user_id", "rank"]).reset_index(drop=True)
+    return all(f.sort_values(["user_id", "rank"]).reset_index(drop=True)[["user_id", "rank", "item_id"]].equals(base[["user_id", "rank", "item_id"]])
+               for f in frames.values())
+
+
+def _dashboard(data: Path, model: Path) -> dict:
+    """First page (once the model exists) and slider redraws, as benchmarks/dashboard.py measures them."""
+    from dashboard import measure  # benchmarks/dashboard.py
+
+    try:
+        return measure(data, 5, {"HOMEPAGE_MODELS": str(model)})
+    except Exception as exc:  # a page that never came is a result too
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+def growth(runs: list[dict]) -> list[dict]:
+    """Per step and consecutive pair of sizes: the exponents a in time ∝ users^a and memory ∝ users^a."""
+    out = []
+    for small, big in zip(runs, runs[1:]):
+        ratio = math.log(big["users"] / small["users"])
+        by_step = {s["step"]: s for s in small["steps"] if not s["rc"]}
+        for step in big["steps"]:
+            before = by_step.get(step["step"])
+            if step["rc"] or before is None or not before["seconds"]:
+                continue
+            row = {"step": step["step"], "from": small["size"], "to": big["size"],
+                   "time_exponent": round(math.log(max(step["seconds"], 0.1) / max(before["seconds"], 0.1)) / ratio, 2)}
+            if step.get("peak_mb") and before.get("peak_mb"):
+                row["memory_exponent"] = round(math.log(step["peak_mb"] / before["peak_mb"]) / ratio, 2)
+            out.append(row)
+    return out
+
+
+def markdown_table(result: dict) -> str:
+    """Steps by size: wall time and peak memory, with the growth exponents between sizes; then
+    scoring and training throughput, and the dashboard's first page and slider redraw."""
+    runs = result.get("runs", [])
+    sizes = [r["size"] for r in runs]
+    steps = list(dict.fromkeys(s["step"] for r in runs for s in r["steps"]))
+    grow = {(g["step"], g["to"]): g for g in result.get("growth", [])}
+    head = ["step", *[f"{r['size']} ({r['users']:,} users, {r['items']:,} items)" for r in runs],
+            *[f"exponent {a}→{b} (time, memory)" for a, b in zip(sizes, sizes[1:])]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for step in steps:
+        cells = [step]
+        for r in runs:
+            found = next((s for s in r["steps"] if s["step"] == step), None)
+            if found is None:
+                cells.append("–")
+            elif found["rc"]:
+                cells.append(f"failed ({found.get('error', '')[:60]})")
+            else:
+                cells.append(f"{found['seconds']:,.0f} s, {found['peak_mb']:,} MB")
+        for b in sizes[1:]:
+            g = grow.get((step, b))
+            cells.append(f"{g['time_exponent']:.2f}, {g.get('memory_exponent', float('nan')):.2f}" if g else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = []
+    for r in runs:
+        if r.get("command"):
+            notes.append(f"- {r['size']}: `{r['command']}`, {r['started'][:16].replace('T', ' ')} to {r['finished'][11:16]} UTC.")
+        score = {s["step"]: s for s in r["steps"] if s["step"].startswith("score_") and not s["rc"]}
+        if score:
+            n = min(r["users"], r.get("score_users", r["users"]))
+            rates = ", ".join(f"{name.removeprefix('score_')} {n / s['seconds']:,.0f} users/s" for name, s in score.items())
+            notes.append(f"- {r['size']}: `homepage score --limit {n:,}` (load the data and the model, rank the top 100 of {n:,} users, write): {rates}; "
+                         f"the same top-k in every run: {r.get('score_same_topk')}.")
+        if r.get("events_per_second_1") is not None or r.get("events_per_second_ray2") is not None:
+            notes.append(f"- {r['size']}: training throughput {r.get('events_per_second_1') or 0:,.0f} events/s in one process, "
+                         f"{r.get('events_per_second_ray2') or 0:,.0f} with 2 Ray workers; test NDCG@10 of the page's model "
+                         f"({r.get('final_model')}) {r.get('ndcg@10') or 0:.4f}.")
+        dash = r.get("dashboard") or {}
+        if dash.get("first_load_s") is not None:
+            notes.append(f"- {r['size']}: the dashboard's first page {dash['first_load_s']:.1f} s once the model exists; "
+                         f"slider redraw median {dash['median_ms']:.0f} ms.")
+        elif dash.get("error"):
+            notes.append(f"- {r['size']}: the dashboard did not show a page: {dash['error']}")
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10k,100k,1m")
+    parser.add_argument("--train-minutes", type=float, default=10.0)
+    parser.add_argument("--no-dashboard", action="store_true")
+    parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--reuse-data", action="store_true", help="keep a store already generated by an earlier run (its demo timing from demo.log)")
+    args = parser.parse_args()
+    started = run_started("scale")
+    runs = []
+    path = OUT / "scale.json"
+    for name in args.sizes.split(","):
+        users, items = SIZES[name]
+        begun = utc_now()
+        reuse = _reused_demo(name) if args.reuse_data else None
+        result = {**run_size(name, users, items, args.train_minutes, not args.no_dashboard, not args.no_ray, reuse),
+                  "command": command_line(), "started": begun, "finished": utc_now()}
+        # Sizes not run here keep their last result (read now: another run may have written one meanwhile).
+        previous = {r["size"]: r for r in json.loads(path.read_text()).get("runs", [])} if path.is_file() else {}
+        previous[name] = result
+        runs = [previous[n] for n in SIZES if n in previous]
+        write_json({**run_finished(started), "runs": runs, "growth": growth(runs)}, path)
+    log(f"wrote {path}")
+    for r in runs:
+        log(f"{r['size']}: " + ", ".join(f"{s['step']} {s['seconds']:.0f}s/{s['peak_mb']}MB" for s in r["steps"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -167,3 +167,26 @@ def metric_facets(frame: pd.DataFrame, metric: str, value: str, series: str, col
     _style(fig, height or 190 * rows + 100, title)
     fig.update_layout(margin=dict(t=(48 if title else 0) + 30))  # room for the facet titles above the first row
     return fig
+
+
+def position_curve(frame: pd.DataFrame, x: str, y: str, series: str, low: str | None = None, high: str | None = None,
+                   title: str | None = None, x_title: str = "slot (1 = leftmost)", y_title: str = "click rate") -> go.Figure:
+    """The position-bias curve: y (a click rate) along x (the slot), one line per series (a row), with interval whiskers.
+
+    Args:
+        frame: one row per (series, x) with the value and optional interval bounds.
+        series: column naming the line (``row 1``, ``all rows``...); lines keep their order of appearance.
+    """
+    fig = go.Figure()
+    for n, name in enumerate(dict.fromkeys(frame[series])):
+        part = frame[frame[series] == name].sort_values(x)
+        error = None
+        if low and high and part[low].notna().any():
+            error = dict(type="data", symmetric=False, array=(part[high] - part[y]).clip(lower=0),
+                         arrayminus=(part[y] - part[low]).clip(lower=0), thickness=1.2, width=3)
+        fig.add_scatter(x=part[x], y=part[y], name=str(name), mode="lines+markers", error_y=error,
+                        line=dict(color=PALETTE[n % len(PALETTE)], width=2), marker=dict(size=7),
+                        hovertemplate=f"{name}<br>{x_title} %{{x}}: %{{y:.4f}}<extra></extra>")
+    fig.update_xaxes(title=x_title, dtick=1)
+    fig.update_yaxes(title=y_title, rangemode="tozero", tickformat=".3~g")
+    return _style(fig, 380, title)

@@ -390,3 +390,92 @@ def baselines_report(data_dir: str) -> dict | None:
         return None
     return _baselines_report(str(path), path.stat().st_mtime_ns)
 
+
+
+# ----------------------------------------------------------------------------------------------
+# Feedback (the logged table enters the caches unhashed, keyed by a digest of its file)
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the feedback…")
+def _feedback_upload(dkey: str, name: str, digest: str, _raw: bytes):
+    import tempfile
+
+    from engine.core.errors import DataError
+    from engine.data.feedback import read_feedback
+
+    suffix = Path(name).suffix.lower()
+    with tempfile.TemporaryDirectory(prefix="feedback-") as folder:
+        path = Path(folder) / f"upload{suffix}"
+        path.write_bytes(_raw)
+        try:
+            return read_feedback(path, _dataset(dkey))
+        except DataError as exc:  # the message names the upload, not the temporary file
+            raise DataError(str(exc).replace(str(path), name)) from None
+
+
+def feedback_upload(data_dir: str, name: str, raw: bytes):
+    """``engine.data.feedback.read_feedback`` of uploaded bytes (``name`` ends in .csv or .parquet), checked
+    against the data set; returns (table, digest). Raises the engine's DataError naming the upload."""
+    import hashlib
+
+    from engine.core.errors import DataError
+    from engine.data.feedback import FEEDBACK_SUFFIXES
+
+    if Path(name).suffix.lower() not in FEEDBACK_SUFFIXES:
+        raise DataError(f"{name}: a feedback file ends in .csv or .parquet")
+    digest = hashlib.sha1(raw).hexdigest()
+    return _feedback_upload(data_key(data_dir), name, digest, raw), digest
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the feedback…")
+def _feedback_file(dkey: str, path: str, mtime_ns: int):
+    from engine.data.feedback import read_feedback
+
+    return read_feedback(path, _dataset(dkey))
+
+
+def feedback_file(data_dir: str, path: Path):
+    """``read_feedback`` of a file on the server (the caller checks it lies inside the data roots); returns (table, digest)."""
+    path = Path(path).expanduser().resolve()
+    mtime = path.stat().st_mtime_ns
+    return _feedback_file(data_key(data_dir), str(path), mtime), f"{path}|{mtime}"
+
+
+def _layouts(text: str) -> list:
+    from engine.page.layout import Layout
+
+    return [Layout.from_dict(obj) for obj in json.loads(text)]
+
+
+def layouts_json(layouts) -> str:
+    """Canonical text of layouts: the cache key of what is built from them."""
+    return json.dumps([layout.to_dict() for layout in layouts], sort_keys=True, separators=(",", ":"))
+
+
+@st.cache_data(max_entries=8, show_spinner="Counting clicks by position, row theme, badge and segment…")
+def _feedback_report(dkey: str, mkey: str, method: str, k: int | None, digest: str, layouts_text: str, _feedback):
+    from engine.page.feedback_report import feedback_report as engine_report
+
+    segments = _catalogue(dkey, mkey, method, k).learned.segments
+    return engine_report(_studio(dkey, mkey), _feedback, _layouts(layouts_text), segments)
+
+
+def feedback_report(data_dir: str, model: str, digest: str, feedback, layouts, method: str = "kmeans", k: int | None = None) -> dict:
+    """``engine.page.feedback_report.feedback_report`` of a feedback table (``digest`` names its file's content)."""
+    return _feedback_report(data_key(data_dir), model_key(data_dir, model), method, k, digest, layouts_json(layouts), feedback)
+
+
+@st.cache_data(max_entries=16, show_spinner="Estimating the current settings' page from the logged traffic…")
+def _offpolicy(dkey: str, mkey: str, method: str, k: int | None, segment_id: str, digest: str, layout_text: str,
+               settings_text: str, _feedback) -> dict:
+    from engine.page.feedback_report import offpolicy_comparison
+
+    seg = _segment(dkey, mkey, method, k, segment_id)
+    return offpolicy_comparison(_studio(dkey, mkey), _feedback, _layouts(layout_text)[0], _settings(settings_text), segment=seg)
+
+
+def offpolicy(data_dir: str, model: str, segment_id: str, digest: str, feedback, logged_layout, settings,
+              method: str = "kmeans", k: int | None = None) -> dict:
+    """``engine.page.feedback_report.offpolicy_comparison`` of the settings' page against the logged layout."""
+    return _offpolicy(data_key(data_dir), model_key(data_dir, model), method, k, segment_id, digest, layouts_json([logged_layout]),
+                      settings_json(settings), feedback)

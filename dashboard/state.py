@@ -114,3 +114,11 @@ def parse_unit(text: str) -> float:
     from engine.page.url_params import unit
 
     return unit(text)
+
+
+def apply(values: dict[str, Any]) -> None:
+    """Set widgets from a button's ``on_click`` (before they are drawn again): each widget key and its
+    shadow copy, so the next run draws the new values and writes them into the URL."""
+    for key, value in values.items():
+        st.session_state[key] = value
+        st.session_state[_keep(key)] = value

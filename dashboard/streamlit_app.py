@@ -22,6 +22,7 @@ PAGES = [
     st.Page("app_pages/homepage.py", title="Homepage preview", icon=":material/storefront:", default=True),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
     st.Page("app_pages/segments.py", title="Segments", icon=":material/groups:", url_path="segments"),
+    st.Page("app_pages/feedback.py", title="Feedback", icon=":material/ads_click:", url_path="feedback"),
     st.Page("app_pages/model_data.py", title="Model and data", icon=":material/model_training:", url_path="model"),
 ]
 

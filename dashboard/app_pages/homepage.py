@@ -11,9 +11,11 @@ from dashboard import messages as M
 from dashboard import guards
 from dashboard import knobs as K
 from dashboard import resources as R
+from dashboard import state as S
 from dashboard import storefront
 from dashboard import views as V
 from dashboard.segment_picker import clustering
+from engine.page.advice import Goal, Guardrail, advise
 from engine.page.rerank import Settings
 
 HEADLINE = ("ndcg@10", "recall@10", "hr@10", "tail_share@10", "ild@10", "novelty@10", "avg_price@10")
@@ -78,6 +80,27 @@ with metrics_box:
         "changes are against the model's plain ranking (no diversity, no long-tail boost, no rules)"
         + (f" · NDCG@10 95% CI [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
     )
+
+with st.expander("Layout advice: the most long-tail exposure within an NDCG@10 guardrail", expanded=bool(st.session_state.get("_keep_home_advice"))):
+    S.init("home_advice", None, False)
+    S.init("home_advice_drop", None, 5.0, valid=lambda v: isinstance(v, (int, float)) and 0 <= v <= 50)
+    c1, c2 = st.columns([1, 2])
+    c1.number_input("Largest NDCG@10 drop from the plain ranking (%)", min_value=0.0, max_value=50.0, step=1.0, key="home_advice_drop")
+    c2.toggle("Advise (sweeps the diversity × long-tail grid once per method, visual weight and rules)", key="home_advice")
+    drop, advising = S.remember("home_advice_drop", None), S.remember("home_advice", None)
+    if advising:
+        base = Settings(method=settings.method, visual=settings.visual, rules=settings.rules)  # the knobs swept from 0
+        try:
+            advice = advise(R.frontier(ctx.data_dir, ctx.model, ctx.segment, base, *method_k), Goal("tail_share@40"),
+                            Guardrail("ndcg@10", float(drop) / 100.0))
+        except ValueError as exc:
+            M.error(f"No advice: {exc}")
+        else:
+            st.caption(M.plain(advice.sentence))
+            target = {"home_diversity": advice.settings["diversity"], "home_long_tail": advice.settings["long_tail"]}
+            here = abs(settings.diversity - target["home_diversity"]) < 1e-9 and abs(settings.long_tail - target["home_long_tail"]) < 1e-9
+            st.button("Apply" if not here else "Applied", key="home_advice_apply", on_click=S.apply, args=(target,), disabled=here,
+                      help="Sets the diversity and long-tail sliders to the advised settings")
 
 layout.metrics = metrics  # the cached copy is this run's own
 left, mid, right = st.columns([1, 1, 4])

@@ -400,7 +400,7 @@ def frontier(
 
     Returns:
         A tidy frame: one row per point with ``diversity``, ``long_tail``, ``current``,
-        ``seconds`` and every metric of :func:`evaluate_lists`.
+        ``seconds`` and every metric of :func:`evaluate_lists` (``ndcg@10_ci95`` a [lo, hi] list).
     """
     check_size(segment)
     settings = settings or Settings()
@@ -418,7 +418,7 @@ def frontier(
         items = page.flat_items()
         ev = evaluate_lists(studio, items, users, targets, page.row_sizes(), mask_history=mask_history)
         row = {"diversity": d, "long_tail": t, "current": (d, t) == current}
-        row.update({k: v for k, v in ev.metrics.items() if not k.endswith("_ci95")})
+        row.update(ev.metrics)  # ``ndcg@10_ci95`` included: [lo, hi], the bootstrap interval over the members
         row["seconds"] = time.perf_counter() - start
         rows.append(row)
     return pd.DataFrame(rows)

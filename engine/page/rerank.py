@@ -581,6 +581,26 @@ class WhyExplainer:
         return out
 
 
+BADGES = ("new", "long-tail", "pinned")  # the badges a card may carry, in the order it shows them
+
+
+def card_badges(studio: Studio, item: int, pinned: bool = False) -> list[str]:
+    """The badges of an item's card, the one definition pages and feedback reports share.
+
+    ``new``: ``studio.is_new`` (created within ``NEW_DAYS`` of the latest training event, or never
+    interacted with); ``long-tail``: ``studio.is_tail`` (outside the head of ``metrics.head_tail_split``);
+    ``pinned``: a pin rule put the item in its slot.
+    """
+    badges = []
+    if studio.is_new[item]:
+        badges.append("new")
+    if studio.is_tail[item]:
+        badges.append("long-tail")
+    if pinned:
+        badges.append("pinned")
+    return badges
+
+
 def rank_segment(studio: Studio, segment: Segment, settings: Settings | None = None, *, explain: bool = True) -> Layout:
     """The segment's page: relevance, exclusions, boost/bury, themed rows re-ranked, pins.
 
@@ -697,14 +717,9 @@ def _rank_segment(studio: Studio, segment: Segment, settings: Settings, explain:
             if item < 0:
                 cards.append(Card(None, "", None))
                 continue
-            badges = []
-            if studio.is_new[item]:
-                badges.append("new")
-            if studio.is_tail[item]:
-                badges.append("long-tail")
+            badges = card_badges(studio, item, pos in pinned_at)
             why = list(reasons.get(item, []))
             if pos in pinned_at:
-                badges.append("pinned")
                 why.insert(0, f"pinned to row {r + 1}, slot {pos - starts[r] + 1}")
             why.extend(adjust_reasons.get(item, []))
             value = round(float(score[item]), 6)

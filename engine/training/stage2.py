@@ -6,8 +6,6 @@ How each choice is made, with no per-data-set setting:
 - sources: the fine-tuned model, EASE (its lambda tuned on validation NDCG@10, as the baselines
   are), recent popularity (7 days), last-item transitions and, when a user's own items may be
   recommended again (``--keep-history``), re-buy (its order tuned on validation);
-- the ranking the trees correct: the source with the best validation NDCG@10 on the users stage 2
-  learns from (:func:`best_source`);
 - whether to use it: a share of the validation users (:data:`JUDGE_SHARE`) is set aside before
   training; stage 2 is kept when its NDCG@10 on them is above the fine-tuned model's alone.
 """
@@ -53,19 +51,6 @@ def choose_sources(finetuned: Recommender, split: Split, valid_ctx: EvalContext,
     return sources, tuned
 
 
-def best_source(sources: dict[str, Recommender], split: Split, ctx: EvalContext, mask: bool) -> tuple[str, dict[str, float]]:
-    """The source with the highest NDCG@10 on ``ctx`` (validation users stage 2 learns from, never
-    the judged ones), fitted on the validation stage's training data: the ranking the trees correct.
-
-    On the H&M week EASE ranks validation users better than the fine-tuned model, and trees that
-    start from EASE's ranking reached a held-out validation NDCG@10 of .0423 against .0380 from
-    the fine-tuned one's (docs/DESIGN.md); on the demo store the fine-tuned model is the best source.
-    """
-    fit = split.fit_data("valid")
-    by_source = {name: round(float(evaluate_model(source.fit(fit), ctx, mask)[0]["ndcg@10"]), 5) for name, source in sources.items()}
-    return max(by_source, key=by_source.get), by_source
-
-
 def train_stage2(
     split: Split,
     finetuned: Recommender,
@@ -101,11 +86,7 @@ def train_stage2(
     judged = np.sort(rng.choice(users, n_judged, replace=False))
     sources, tuned = choose_sources(finetuned, split, valid_ctx, keep_history)
     say(f"stage 2: sources {', '.join(sources)}; tuned on validation: {tuned}")
-    learn_ctx = dataclasses.replace(valid_ctx, users=users[~np.isin(users, judged)],
-                                    targets=[t for t, j in zip(valid_ctx.targets, np.isin(users, judged)) if not j])
-    base, by_source = best_source(sources, split, learn_ctx, mask)
-    say(f"stage 2: validation NDCG@10 by source {by_source}: the trees correct {base}")
-    model = TwoStage(sources, items, text_vectors, TwoStageConfig(keep_history=keep_history, base_source=base, seed=seed))
+    model = TwoStage(sources, items, text_vectors, TwoStageConfig(keep_history=keep_history, seed=seed))
     try:
         model.train(split, exclude_users=judged)
     except ValueError as exc:  # no validation user has a target among the candidates
@@ -122,8 +103,6 @@ def train_stage2(
         "valid_ndcg@10": {"finetuned": round(float(one["ndcg@10"]), 5), "two_stage": round(float(two["ndcg@10"]), 5)},
         "valid_diff_ci95": [round(float(diff), 5), round(float(lo), 5), round(float(hi), 5)],
         "sources": list(sources),
-        "base_source": base,
-        "valid_ndcg@10_by_source": by_source,
         "tuned": tuned,
         "training_pairs": int(model.training_pairs_),
         "trees": int(model.best_iteration_),

@@ -112,3 +112,16 @@ def test_stage_two_is_kept_where_it_wins_on_held_out_validation_users(tmp_path: 
     assert "rebuy" in found.info["sources"] and "ease" in found.info["tuned"]
     few = train_stage2(make_split(load_dataset(alternating_shop(tmp_path / "few", n_users=40)), "loo"), Rebuy(), data.items, None, True)
     assert not few.info["used"] and "too few" in few.info["reason"]
+
+
+def test_pairs_built_block_by_block_are_the_pairs_built_at_once(tmp_path: Path, monkeypatch) -> None:
+    from engine.models import two_stage
+
+    data = load_dataset(alternating_shop(tmp_path / "shop", n_users=90))
+    split = make_split(data, "loo")
+    model = TwoStage({"rebuy": Rebuy(), "popularity": Popularity()}, data.items, config=TwoStageConfig(per_source=8, keep_history=True))
+    model.fit(split.fit_data("test"))
+    users = np.arange(90)
+    whole = model.pairs(users)
+    monkeypatch.setattr(two_stage, "PAIRS_BLOCK", 7)  # blocks that cut the users unevenly
+    pd.testing.assert_frame_equal(model.pairs(users), whole)

@@ -247,12 +247,14 @@ def markdown_table(result: dict) -> str:
         score = {s["step"]: s for s in r["steps"] if s["step"].startswith("score_") and not s["rc"]}
         if score:
             n = min(r["users"], r.get("score_users", r["users"]))
+            command = f"homepage score --limit {n:,}" if "score_users" in r else "homepage score"
             rates = ", ".join(f"{name.removeprefix('score_')} {n / s['seconds']:,.0f} users/s" for name, s in score.items())
-            notes.append(f"- {r['size']}: `homepage score --limit {n:,}` (load the data and the model, rank the top 100 of {n:,} users, write): {rates}; "
-                         f"the same top-k in every run: {r.get('score_same_topk')}.")
-        if r.get("events_per_second_1") is not None or r.get("events_per_second_ray2") is not None:
-            notes.append(f"- {r['size']}: training throughput {r.get('events_per_second_1') or 0:,.0f} events/s in one process, "
-                         f"{r.get('events_per_second_ray2') or 0:,.0f} with 2 Ray workers; test NDCG@10 of the page's model "
+            same = "" if r.get("score_same_topk") is None else f"; the same top-k in every run: {r['score_same_topk']}"
+            notes.append(f"- {r['size']}: `{command}` (load the data and the model, rank the top 100 of {n:,} users, write): {rates}{same}.")
+        speeds = [f"{r[key]:,.0f} events/s {label}" for key, label in (("events_per_second_1", "in one process"), ("events_per_second_ray2", "with 2 Ray workers"))
+                  if r.get(key)]
+        if speeds or r.get("ndcg@10") is not None:
+            notes.append(f"- {r['size']}: training throughput {', '.join(speeds) or 'not recorded'}; test NDCG@10 of the page's model "
                          f"({r.get('final_model')}) {r.get('ndcg@10') or 0:.4f}.")
         dash = r.get("dashboard") or {}
         if dash.get("first_load_s") is not None:

@@ -69,3 +69,14 @@ def sample_note(report: dict) -> str:
     """What to add after "N evaluated users" when a report judged a sample of the held-out users."""
     n = report.get("sampled_from_users")
     return f" (a seeded random sample of {n:,})" if n else ""
+
+
+def unit_interval(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value

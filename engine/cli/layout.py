@@ -6,19 +6,8 @@ import argparse
 import functools
 from pathlib import Path
 
-from engine.cli.common import int_at_least
+from engine.cli.common import int_at_least, unit_interval
 from engine.core.errors import DataError
-
-
-def _unit(text: str) -> float:
-    """argparse type: a number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
 
 
 _k = int_at_least(2, "k")
@@ -39,10 +28,10 @@ def _page_args(p: argparse.ArgumentParser) -> None:
     from engine.page.rerank import DIVERSITY_METHODS
 
     p.add_argument("--segment", required=True, help="segment id (kmeans-1, rule:age-18-25) or name")
-    p.add_argument("--diversity", type=_unit, default=None, help="0 = pure relevance .. 1 = pure novelty (default 0)")
-    p.add_argument("--long-tail", type=_unit, default=None, help="xQuAD long-tail weight, 0 = off (default 0)")
+    p.add_argument("--diversity", type=unit_interval, default=None, help="0 = pure relevance .. 1 = pure novelty (default 0)")
+    p.add_argument("--long-tail", type=unit_interval, default=None, help="xQuAD long-tail weight, 0 = off (default 0)")
     p.add_argument("--diversity-method", choices=DIVERSITY_METHODS, default=None, help="MMR (default) or DPP greedy MAP")
-    p.add_argument("--visual", type=_unit, default=None, help="colour difference between neighbouring cards, 0 = off (default 0)")
+    p.add_argument("--visual", type=unit_interval, default=None, help="colour difference between neighbouring cards, 0 = off (default 0)")
     p.add_argument("--rules", type=Path, help="merchandising rules JSON (exclude, boost, bury, pin)")
     p.add_argument("--settings", type=Path, help="a SETTINGS.json to start from; flags override it")
 

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from engine.cli.common import add_split_args, int_at_least
-from engine.cli.layout import _find, _unit, _user_errors
+from engine.cli.common import unit_interval
+from engine.cli.layout import _find, _user_errors
 from engine.core.errors import DataError
 
 MAX_DAYS = 3650
@@ -25,7 +26,7 @@ def register(sub) -> None:
     p.add_argument("--layout", type=Path, required=True, help="a layout JSON written by `homepage layout --json`")
     p.add_argument("--days", type=int_at_least(1, "--days"), required=True, help="days of traffic")
     p.add_argument("--out", type=Path, required=True, help="feedback file to write (.csv or .parquet)")
-    p.add_argument("--explore", type=_unit, default=0.0, help="share of slots shown to exploration candidates, with propensities (default 0)")
+    p.add_argument("--explore", type=unit_interval, default=0.0, help="share of slots shown to exploration candidates, with propensities (default 0)")
     p.add_argument("--seed", type=int, default=42, help="seed of the simulation")
     p.add_argument("--model", type=Path, help="model directory (default: newest under DIR/models)")
     p.add_argument("--k", type=int_at_least(2, "k"), help="number of learned segments the layout's segment came from")

@@ -6,22 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.cli.common import int_at_least
+from engine.cli.common import int_at_least, unit_interval
 from engine.core.errors import DataError
 
 MODES = ("lora", "top", "full", "frozen")  # engine.models.two_tower.ENCODER_MODES, without importing torch to parse
 METRIC_LABELS = {"ndcg@10": "NDCG@10", "hr@10": "HR@10", "recall@12": "Recall@12", "map@12": "MAP@12"}
-
-
-def _share(text: str) -> float:
-    """argparse type: a number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a share in [0, 1], got {value}")
-    return value
 
 
 def _minutes(text: str) -> float:
@@ -51,7 +40,7 @@ def register(sub) -> None:
     p.add_argument("--mode", choices=MODES, default="lora", help="encoder fine-tuning of the update (default: LoRA adapters)")
     p.add_argument("--max-minutes", type=_minutes, default=5.0, help="budget of the update (default 5)")
     p.add_argument("--epochs", type=int_at_least(1, "--epochs"), default=2, help="epochs of fine-tuning (default 2)")
-    p.add_argument("--replay", type=_share, default=0.2, help="share of old users' histories mixed into each pass (default 0.2)")
+    p.add_argument("--replay", type=unit_interval, default=0.2, help="share of old users' histories mixed into each pass (default 0.2)")
     p.add_argument("--drop-unknown", action="store_true", help="drop interactions naming items missing from the catalogue (as DIR's model was trained)")
     p.set_defaults(func=cmd_update)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -529,14 +529,22 @@ def ild_at_k(recs: np.ndarray, item_vectors: np.ndarray | None, k: int) -> float
 # Bootstrap confidence intervals over users
 
 
+def resample_indices(n: int, n_boot: int, seed: int, chunk: int = _BOOT_CHUNK) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Bootstrap resamples of n units (with replacement, same size), ``chunk`` at a time.
+
+    Yields (start, stop, idx): idx is (stop - start, n) indices, the resamples start..stop-1 of
+    ``n_boot``; drawn from one generator seeded ``seed``, so a chunk size gives the same draws.
+    """
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_boot, chunk):
+        stop = min(start + chunk, n_boot)
+        yield start, stop, rng.integers(0, n, size=(stop - start, n))
+
+
 def _bootstrap_means(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     """Means of ``n_boot`` resamples (with replacement, same size) of ``values``."""
-    rng = np.random.default_rng(seed)
-    n = values.size
     means = np.empty(n_boot, dtype=np.float64)
-    for start in range(0, n_boot, _BOOT_CHUNK):
-        stop = min(start + _BOOT_CHUNK, n_boot)
-        idx = rng.integers(0, n, size=(stop - start, n))
+    for start, stop, idx in resample_indices(values.size, n_boot, seed):
         means[start:stop] = values[idx].mean(axis=1)
     return means
 

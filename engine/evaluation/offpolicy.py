@@ -21,9 +21,9 @@ import pandas as pd
 
 from engine.core.constants import USER_COL
 from engine.data.feedback import CLICK_COL, PROPENSITY_COL
+from engine.evaluation.metrics import resample_indices
 
 N_BOOT = 1000
-_BOOT_CHUNK = 64  # resamples drawn at a time (bounds memory to chunk x users)
 
 
 def snips(logged: pd.DataFrame, target_prob: np.ndarray, *, n_boot: int = N_BOOT, alpha: float = 0.05,
@@ -79,12 +79,8 @@ def snips(logged: pd.DataFrame, target_prob: np.ndarray, *, n_boot: int = N_BOOT
 
 def _bootstrap_ratios(num: np.ndarray, den: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     """sum(num[idx]) / sum(den[idx]) over ``n_boot`` resamples idx of the users; NaN where sum(den) = 0."""
-    rng = np.random.default_rng(seed)
-    n = num.size
     out = np.empty(n_boot, dtype=np.float64)
-    for start in range(0, n_boot, _BOOT_CHUNK):
-        stop = min(start + _BOOT_CHUNK, n_boot)
-        idx = rng.integers(0, n, size=(stop - start, n))
+    for start, stop, idx in resample_indices(num.size, n_boot, seed):
         top, bottom = num[idx].sum(axis=1), den[idx].sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[start:stop] = np.where(bottom > 0, top / bottom, np.nan)

@@ -32,6 +32,7 @@ from engine.data.feedback import (
     ROW_COL,
     SLOT_COL,
 )
+from engine.evaluation.metrics import resample_indices
 from engine.evaluation.offpolicy import N_BOOT, snips
 from engine.page.layout import Layout
 from engine.page.rerank import BADGES, Settings, card_badges, rank_segment
@@ -367,12 +368,8 @@ def _paired_difference(log: pd.DataFrame, target: np.ndarray, n_boot: int, seed:
     n = int(user.max()) + 1
     sums = [np.bincount(user, weights=w, minlength=n) for w in (weight * click, weight, click, np.ones(len(log)))]
     value = sums[0].sum() / sums[1].sum() - sums[2].sum() / sums[3].sum()
-    rng = np.random.default_rng(seed)
     out = np.empty(n_boot)
-    chunk = max(1, min(n_boot, _BOOT_CELLS // n))
-    for start in range(0, n_boot, chunk):
-        stop = min(start + chunk, n_boot)
-        idx = rng.integers(0, n, size=(stop - start, n))
+    for start, stop, idx in resample_indices(n, n_boot, seed, max(1, min(n_boot, _BOOT_CELLS // n))):
         a, b, c, d = (s[idx].sum(axis=1) for s in sums)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[start:stop] = np.where(b > 0, a / b, np.nan) - c / d

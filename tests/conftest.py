@@ -64,6 +64,18 @@ def write_dir(root: Path, items: pd.DataFrame, inter: pd.DataFrame, users: pd.Da
     return root
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for the module that asks for it (training tests: reproducible, and no
+    oversubscription of the machine's cores); the previous count afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def tiny_frames_factory() -> Callable[..., tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]:
     return tiny_frames

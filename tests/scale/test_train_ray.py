@@ -68,11 +68,8 @@ def shop(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def one_thread(one_torch_thread):
+    """Every test of this module trains with one torch thread (tests/conftest.py)."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -36,11 +36,8 @@ TINY_LORA = dict(dim=16, user_layers=1, user_heads=1, max_len=10, n_negatives=8,
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def one_thread(one_torch_thread):
+    """Every test of this module trains with one torch thread (tests/conftest.py)."""
 
 
 # ---------------------------------------------------------------------------------------------

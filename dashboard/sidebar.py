@@ -14,7 +14,7 @@ from dashboard.loading import FirstLoad
 from engine.core.errors import DataError, ModelError
 
 PENDING = "_pending_select"  # {widget key: value} to apply before the widgets of the next run exist
-EXTRA_DIRS = "_extra_dirs"  # data directories this session opened by path: name -> path
+EXTRA_DIRS = "_extra_dirs"  # data directories this browser tab opened by path: name -> path
 
 
 def select_next_run(**values: str) -> None:

@@ -72,7 +72,7 @@ def url_value(param: str, default: Any, parse: Callable[[str], Any] = str) -> An
 
 def init(key: str, param: str | None, default: Any, parse: Callable[[str], Any] = str,
          valid: Callable[[Any], bool] | None = None) -> None:
-    """Give a widget key its starting value: this session's, else the URL's, else the default.
+    """Give a widget key its starting value: the browser tab's own, else the URL's, else the default.
 
     Widget state is dropped when a page is left; a shadow copy keeps it for coming back.
     """

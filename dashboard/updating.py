@@ -5,7 +5,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import messages as M
@@ -14,7 +13,7 @@ from dashboard.sidebar import select_next_run
 from engine.core.errors import DataError, ModelError
 
 
-def run_update(data_dir: str, model: str, feedback: pd.DataFrame, feedback_path: Path | None, upload: bytes | None, upload_name: str) -> None:
+def run_update(data_dir: str, model: str, feedback_path: Path | None, upload: bytes | None, upload_name: str) -> None:
     """Update the model with the feedback through ``engine.training.update.update_model``; select the result and reload."""
     from engine.training.update import UpdateSettings, update_model
 
@@ -49,7 +48,7 @@ def run_update(data_dir: str, model: str, feedback: pd.DataFrame, feedback_path:
     new = result.out
     st.cache_data.clear()  # every cached page, metric and report was built on the old model
     st.cache_resource.clear()
-    if new is not None and new.name in R.model_choices(data_dir):
+    if new.name in R.model_choices(data_dir):
         select_next_run(side_model=new.name)
         st.session_state["_flash"] = f"Updated the model with the feedback: {new.name} is now selected."
     else:

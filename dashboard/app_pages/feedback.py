@@ -66,7 +66,7 @@ def server_path(text: str, what: str) -> Path | None:
 
 
 def current_settings(base: dict) -> Settings:
-    """The homepage's knobs and rules (this session's, else the link's, else the defaults) on the logged page's rows."""
+    """The homepage's knobs and rules (the browser tab's, else the link's, else the defaults) on the logged page's rows."""
     values = {}
     for name, (default, parse) in KNOBS.items():
         value = st.session_state.get(f"_keep_home_{name}")
@@ -212,4 +212,4 @@ else:
 st.markdown("#### Update the model")
 st.caption("Fine-tunes the selected model on the clicks of this log and selects the updated model when done.")
 if st.button("Update the model with this feedback", key="fb_update"):
-    run_update(ctx.data_dir, ctx.model, feedback, path, raw, name)
+    run_update(ctx.data_dir, ctx.model, path, raw, name)

@@ -9,7 +9,6 @@ from pathlib import Path
 from engine.cli.common import int_at_least, unit_interval
 from engine.core.errors import DataError
 
-
 _k = int_at_least(2, "k")
 
 
@@ -62,8 +61,13 @@ def register(sub, add_split_args) -> None:
     p.set_defaults(func=cmd_compare)
 
 
-def _user_errors(func):
-    """Bad settings, rules or segment names are the user's input: report them, exit code 2."""
+def user_errors(func):
+    """Decorate a command so that bad settings, rules or segment names are reported as the user's input (exit code 2).
+
+    Returns:
+        The command, with a ValueError it raises turned into a DataError of the same message
+        (DataError and FileNotFoundError pass through unchanged).
+    """
 
     @functools.wraps(func)
     def wrapper(args):
@@ -92,8 +96,20 @@ def _catalogue(studio, args, rules: bool = True):
     return segment_catalogue(studio, args.clustering, args.k, space=args.space, rules=rules, random_state=args.seed)
 
 
-def _find(studio, args, key: str):
-    """The one segment named by key (id or name); a ``rule:`` id is found without clustering."""
+def find_segment(studio, args, key: str):
+    """The one segment named by ``key`` (id or name); a ``rule:`` id is found without clustering.
+
+    Args:
+        studio: the command's :class:`~engine.studio.context.Studio`.
+        args: the parsed command line (clustering, k, space and seed of the learned segments).
+        key: a segment id or name.
+
+    Returns:
+        The segment.
+
+    Raises:
+        ValueError: no segment has that id or name, or it is under the minimum size.
+    """
     from engine.studio.segments import segment_catalogue
 
     if key.strip().lower().startswith("rule:"):
@@ -101,7 +117,7 @@ def _find(studio, args, key: str):
     return _catalogue(studio, args).get(key)
 
 
-@_user_errors
+@user_errors
 def cmd_segments(args) -> None:
     from engine.core.jsonio import write_json
 
@@ -145,12 +161,12 @@ def _fmt(value) -> str:
     return str(value)
 
 
-@_user_errors
+@user_errors
 def cmd_layout(args) -> None:
     from engine.page.judge import judged_layout
 
     studio = _studio(args)
-    segment = _find(studio, args, args.segment)
+    segment = find_segment(studio, args, args.segment)
     settings = _settings(args)
     layout = judged_layout(studio, segment, settings, mask_history=not args.keep_history)
     print(f"{segment.name} ({segment.id}, {segment.size} users): diversity {settings.diversity:g} ({settings.method}), "
@@ -173,14 +189,14 @@ def cmd_layout(args) -> None:
         print(f"wrote {args.csv}")
 
 
-@_user_errors
+@user_errors
 def cmd_compare(args) -> None:
-    from engine.page.judge import compare
     from engine.core.jsonio import write_json
+    from engine.page.judge import compare
     from engine.page.rerank import load_settings, rank_segment
 
     studio = _studio(args)
-    segment = _find(studio, args, args.segment)
+    segment = find_segment(studio, args, args.segment)
     mask = not args.keep_history
     a = rank_segment(studio, segment, load_settings(args.a))
     b = rank_segment(studio, segment, load_settings(args.b))

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.cli.common import add_split_args, int_at_least
-from engine.cli.common import unit_interval
-from engine.cli.layout import _find, _user_errors
+from engine.cli.common import add_split_args, int_at_least, unit_interval
+from engine.cli.layout import find_segment, user_errors
 from engine.core.errors import DataError
 
 MAX_DAYS = 3650
@@ -37,7 +36,7 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_simulate)
 
 
-@_user_errors
+@user_errors
 def cmd_simulate(args) -> None:
     from engine.cli.common import load_data
     from engine.core.files import check_output_file
@@ -59,7 +58,7 @@ def cmd_simulate(args) -> None:
         raise DataError(f"{args.layout}: the layout names no segment id")
     studio = load_studio(data, args.model, protocol=args.protocol, test_days=args.test_days if args.protocol else None,
                          text=args.space == "blend", images=False)
-    segment = _find(studio, argparse.Namespace(**{**vars(args), "seed": args.cluster_seed}), seg_id)
+    segment = find_segment(studio, argparse.Namespace(**{**vars(args), "seed": args.cluster_seed}), seg_id)
     size = layout.segment.get("size")
     if size is not None and size != segment.size:
         raise DataError(f"{args.layout}: segment {seg_id} has {segment.size} members now but had {size} when the layout was made; "

@@ -31,11 +31,11 @@ from engine.core.errors import DataError
 from engine.core.files import atomic_write
 from engine.data.tables import (
     Dataset,
-    _require_columns,
-    _require_values,
-    _rows,
     parse_timestamps,
     read_table,
+    require_columns,
+    require_values,
+    row_locations,
 )
 
 LAYOUT_COL = "layout_id"
@@ -110,9 +110,9 @@ def write_feedback(frame: pd.DataFrame, path: str | Path) -> Path:
 
 def _validate(frame: pd.DataFrame, path: Path, data: Dataset | None) -> pd.DataFrame:
     """Check and type every column (see :func:`read_feedback`); row labels stay the file's rows."""
-    _require_columns(frame, FEEDBACK_REQUIRED, path)
+    require_columns(frame, FEEDBACK_REQUIRED, path)
     for column in (USER_COL, ITEM_COL, LAYOUT_COL):
-        _require_values(frame, column, path)
+        require_values(frame, column, path)
         frame[column] = frame[column].astype(str)
     for column in (ROW_COL, SLOT_COL):
         frame[column] = _whole_numbers(frame, column, path)
@@ -134,7 +134,7 @@ def _validate(frame: pd.DataFrame, path: Path, data: Dataset | None) -> pd.DataF
 def _fail(frame: pd.DataFrame, bad: np.ndarray, column: str, path: Path, what: str) -> None:
     """Raise a DataError naming the file, the column, the count, the first rows and values of ``bad``."""
     examples = frame.loc[bad, column].head(_EXAMPLES).tolist()
-    raise DataError(f"{path}: column {column} {what} in {int(bad.sum())} row(s), first at {_rows(frame, bad, path)}: {examples}")
+    raise DataError(f"{path}: column {column} {what} in {int(bad.sum())} row(s), first at {row_locations(frame, bad, path)}: {examples}")
 
 
 def _whole_numbers(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
@@ -186,4 +186,4 @@ def _require_known(frame: pd.DataFrame, column: str, known, path: Path, what: st
     if bad.any():
         ids = list(dict.fromkeys(frame.loc[bad, column]))[:_EXAMPLES]
         raise DataError(f"{path}: column {column}: {int(bad.sum())} row(s) name {what} unknown to {data.root} "
-                        f"(e.g. {ids}), first at {_rows(frame, bad, path)}")
+                        f"(e.g. {ids}), first at {row_locations(frame, bad, path)}")

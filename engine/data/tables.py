@@ -169,11 +169,19 @@ def _bad_text(path: Path, encoding: str) -> str:
     return f"line {found[0]}, byte {found[1]}" if found else "a byte"
 
 
-def _rows(frame: pd.DataFrame, mask: np.ndarray, path: Path) -> str:
-    """File line numbers (header = line 1) of the first offending rows, for error messages.
+def row_locations(frame: pd.DataFrame, mask: np.ndarray, path: Path) -> str:
+    """Where the first offending rows of a table being validated are, for error messages.
 
     Rows are named by the frame's index labels, which stay the file's row numbers while a table is
     validated (subsets such as the non-empty created_at values keep their labels).
+
+    Args:
+        frame: the table as read, its index the file's row numbers.
+        mask: the offending rows (booleans, one per row of ``frame``).
+        path: the file; a ``.csv`` names file lines, any other row numbers.
+
+    Returns:
+        Text such as ``"3, 7 (file lines)"`` (header = line 1) or ``"1, 5 (row numbers from 0)"``.
     """
     positions = np.asarray(frame.index[np.asarray(mask, dtype=bool)][:_SHOW_ROWS], dtype=np.int64)
     if path.suffix == ".csv":
@@ -181,7 +189,12 @@ def _rows(frame: pd.DataFrame, mask: np.ndarray, path: Path) -> str:
     return ", ".join(str(p) for p in positions) + " (row numbers from 0)"
 
 
-def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
+def require_columns(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
+    """Check that a table has the required columns and at least one row.
+
+    Raises:
+        DataError: a column is missing (the message lists the ones found), or the table has no rows.
+    """
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataError(
@@ -194,8 +207,12 @@ def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) 
 MISSING_MARKERS = frozenset({"nan", "none", "null", "<na>", "nat", "n/a"})  # what spreadsheets and pandas write for "no value"
 
 
-def _require_values(frame: pd.DataFrame, column: str, path: Path) -> None:
-    """Every row has a value in ``column``; an id written as NaN, None or null counts as empty."""
+def require_values(frame: pd.DataFrame, column: str, path: Path) -> None:
+    """Check that every row has a value in ``column``; an id written as NaN, None or null counts as empty.
+
+    Raises:
+        DataError: some rows are empty (the message counts them and names the first, see :func:`row_locations`).
+    """
     values = frame[column]
     empty = values.isna().to_numpy()
     if not (pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_numeric_dtype(values)):
@@ -205,7 +222,7 @@ def _require_values(frame: pd.DataFrame, column: str, path: Path) -> None:
         if marker.any():
             empty = empty | ((codes >= 0) & marker[np.maximum(codes, 0)])
     if empty.any():
-        raise DataError(f"{path}: column {column} is empty (or NaN/None/null) in {int(empty.sum())} row(s), first at {_rows(frame, empty, path)}")
+        raise DataError(f"{path}: column {column} is empty (or NaN/None/null) in {int(empty.sum())} row(s), first at {row_locations(frame, empty, path)}")
 
 
 def parse_timestamps(values: pd.Series, path: Path, column: str = TIME_COL) -> pd.Series:
@@ -230,7 +247,7 @@ def parse_timestamps(values: pd.Series, path: Path, column: str = TIME_COL) -> p
         examples = values[bad].head(3).tolist()
         raise DataError(
             f"{path}: column {column} has {int(bad.sum())} value(s) that are not ISO dates/datetimes "
-            f"or unix seconds between 1677 and 2262, first at {_rows(frame, bad, path)}: {examples}"
+            f"or unix seconds between 1677 and 2262, first at {row_locations(frame, bad, path)}: {examples}"
         )
     return parsed.astype("datetime64[ns]")
 
@@ -249,22 +266,22 @@ def check_image_path(value: str, item_id: str, path: Path) -> None:
 def _load_items(root: Path, encoding: str) -> pd.DataFrame:
     path = table_path(root, "items", required=True)
     items = read_table(path, encoding, "items")
-    _require_columns(items, ITEM_REQUIRED, path)
-    _require_values(items, ITEM_COL, path)
+    require_columns(items, ITEM_REQUIRED, path)
+    require_values(items, ITEM_COL, path)
     items[ITEM_COL] = items[ITEM_COL].astype(str)
     items[TITLE_COL] = items[TITLE_COL].fillna("").astype(str)
     dup = items[ITEM_COL].duplicated(keep="first").to_numpy()
     if dup.any():
         ids = items.loc[dup, ITEM_COL].head(3).tolist()
-        raise DataError(f"{path}: column {ITEM_COL} has {int(dup.sum())} duplicate id(s) {ids}, first at {_rows(items, dup, path)}")
+        raise DataError(f"{path}: column {ITEM_COL} has {int(dup.sum())} duplicate id(s) {ids}, first at {row_locations(items, dup, path)}")
     if "price" in items.columns:
         price = pd.to_numeric(items["price"], errors="coerce")
         bad = (price.isna() & items["price"].notna()).to_numpy()
         if bad.any():
-            raise DataError(f"{path}: column price is not a number in {int(bad.sum())} row(s), first at {_rows(items, bad, path)}")
+            raise DataError(f"{path}: column price is not a number in {int(bad.sum())} row(s), first at {row_locations(items, bad, path)}")
         bad = (price.notna() & ~(np.isfinite(price.astype(float)) & (price >= 0))).to_numpy()
         if bad.any():
-            raise DataError(f"{path}: column price is negative or infinite in {int(bad.sum())} row(s), first at {_rows(items, bad, path)}")
+            raise DataError(f"{path}: column price is negative or infinite in {int(bad.sum())} row(s), first at {row_locations(items, bad, path)}")
         items["price"] = price.astype(float)
     if "created_at" in items.columns:
         present = items["created_at"].notna()
@@ -285,9 +302,9 @@ def _load_items(root: Path, encoding: str) -> pd.DataFrame:
 def _load_interactions(root: Path, item_index: dict[str, int], encoding: str, drop_unknown: bool) -> pd.DataFrame:
     path = table_path(root, "interactions", required=True)
     inter = read_table(path, encoding, "interactions")
-    _require_columns(inter, INTERACTION_REQUIRED, path)
+    require_columns(inter, INTERACTION_REQUIRED, path)
     for column in INTERACTION_REQUIRED:
-        _require_values(inter, column, path)
+        require_values(inter, column, path)
     inter[USER_COL] = inter[USER_COL].astype(str)
     inter[ITEM_COL] = inter[ITEM_COL].astype(str)
     positions = pd.Index(list(item_index)).get_indexer(inter[ITEM_COL])  # item_index keeps the catalogue's order
@@ -296,7 +313,7 @@ def _load_interactions(root: Path, item_index: dict[str, int], encoding: str, dr
     if unknown.any():
         n = int(unknown.sum())
         ids = inter.loc[unknown, ITEM_COL].head(3).tolist()
-        where = _rows(inter, unknown, path)
+        where = row_locations(inter, unknown, path)
         if not drop_unknown:
             raise DataError(
                 f"{path}: column {ITEM_COL}: {n} interaction(s) name items missing from the catalogue "
@@ -316,7 +333,7 @@ def _load_interactions(root: Path, item_index: dict[str, int], encoding: str, dr
         weight = pd.to_numeric(inter[WEIGHT_COL], errors="coerce")
         bad = weight.isna().to_numpy()
         if bad.any():
-            raise DataError(f"{path}: column {WEIGHT_COL} is not a number in {int(bad.sum())} row(s), first at {_rows(inter, bad, path)}")
+            raise DataError(f"{path}: column {WEIGHT_COL} is not a number in {int(bad.sum())} row(s), first at {row_locations(inter, bad, path)}")
         inter[WEIGHT_COL] = weight.astype(float)
     # Time order with ties kept in file order (a stable sort).
     inter = inter.sort_values(TIME_COL, kind="stable").reset_index(drop=True)
@@ -351,8 +368,8 @@ def load_dataset(root: str | Path, *, drop_unknown: bool = False, encoding: str 
     users_path = table_path(root, "users", required=False)
     if users_path is not None:
         users = read_table(users_path, encoding, "users")
-        _require_columns(users, (USER_COL,), users_path)
-        _require_values(users, USER_COL, users_path)
+        require_columns(users, (USER_COL,), users_path)
+        require_values(users, USER_COL, users_path)
         users[USER_COL] = users[USER_COL].astype(str)
     return Dataset(
         root=root,
@@ -418,8 +435,8 @@ def write_dataset(
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be csv or parquet, got {fmt!r}")
     out_dir = Path(out_dir)
-    _require_columns(items, ITEM_REQUIRED, Path("items"))
-    _require_columns(interactions, INTERACTION_REQUIRED, Path("interactions"))
+    require_columns(items, ITEM_REQUIRED, Path("items"))
+    require_columns(interactions, INTERACTION_REQUIRED, Path("interactions"))
     stage = new_stage(out_dir)
     try:
         tables = {"items": items, "interactions": interactions, "users": users}

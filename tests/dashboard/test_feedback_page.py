@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+from conftest import DEMO_MODEL
 from test_dashboard import app, no_errors
+
+UPDATE_TIMEOUT = 600  # seconds of the run that updates the model (UpdateSettings' defaults) and then redraws the page on it
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +50,35 @@ def test_feedback_page_shows_position_bias_tables_and_the_offpolicy_comparison(t
     comparison = tables["page"]
     assert comparison["page"].tolist()[0] == "logged page, observed" and "current settings (SNIPS)" in comparison["page"].tolist()
     assert any("SNIPS" in c.value for c in at.caption)
-
-    # The update itself is `homepage update`'s (tests/training/test_update.py); clicking it here would
-    # add a model to the session's shared demo directory.
     assert at.button(key="fb_update").label == "Update the model with this feedback"
+
+
+def test_updating_the_model_with_the_feedback_selects_the_child_model(trained_demo: Path, logged, monkeypatch, tmp_path: Path) -> None:
+    """The button writes a child of the selected model into a copy of the demo store and selects it."""
+    page, feedback = logged
+    data_dir = tmp_path / "demo"  # a copy: the update adds a model to the data directory's models folder
+    shutil.copytree(trained_demo, data_dir, ignore=shutil.ignore_patterns("models"))
+    shutil.copytree(trained_demo / "models" / DEMO_MODEL, data_dir / "models" / DEMO_MODEL)
+    parent = (data_dir / "models" / DEMO_MODEL).resolve()
+    monkeypatch.setenv("HOMEPAGE_DATA_ROOTS", str(tmp_path))  # R.may_change: the app writes only inside the data roots
+    at = app(monkeypatch, data_dir)
+    at.run()
+    at.switch_page("app_pages/feedback.py").run()
+    at.file_uploader(key="fb_file").upload("feedback.csv", feedback.read_bytes(), "text/csv")
+    at.file_uploader(key="fb_layouts").upload("page.json", page.read_bytes(), "application/json")
+    at.run()
+    no_errors(at)
+    assert at.session_state["side_model"] == DEMO_MODEL
+
+    at.button(key="fb_update").click().run(timeout=UPDATE_TIMEOUT)
+    no_errors(at)
+    children = [p for p in (data_dir / "models").iterdir() if p.name != DEMO_MODEL]
+    assert len(children) == 1, children
+    child = children[0]
+    manifest = json.loads((child / "manifest.json").read_text())
+    assert Path(manifest["parent"]) == parent and manifest["update"]["new_interactions"] > 0
+    assert at.session_state["side_model"] == child.name and at.sidebar.selectbox(key="side_model").value == child.name
+    assert [s.value for s in at.success] == [f"Updated the model with the feedback: {child.name} is now selected."]
 
 
 def test_a_feedback_path_outside_the_data_roots_is_refused(trained_demo: Path, monkeypatch, tmp_path: Path) -> None:

@@ -194,6 +194,8 @@ else:
             rows.append(("logged page as laid out (SNIPS)", result["logged_page"]))
         if result["current"]:
             rows.append(("current settings (SNIPS)", result["current"]))
+        if result["current_position_model"]:
+            rows.append(("current settings (position model)", result["current_position_model"]))
         table = pd.DataFrame([{"page": label, "click rate": part["click_rate"], "95% interval": f"[{part['ci95'][0]:.4f}, {part['ci95'][1]:.4f}]"}
                               for label, part in rows])
         if result["difference"]:

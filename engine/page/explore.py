@@ -4,7 +4,9 @@ what probability every shown item was put in its slot (the propensity off-policy
 The policy, for a page of N filled slots (empty slots stay empty and are never explored):
 
 1. the pool: the ``POOL_FACTOR`` x N best candidates by score that are not on the page (fewer when
-   there are not that many; items with a non-finite score never enter it). Call its size P;
+   there are not that many; items with a non-finite score never enter it), plus any items the caller
+   names to be always explored (the items of the pages other slider settings would show, so that a
+   log can later judge those pages; :func:`engine.page.simulate.alternative_items`). Call its size P;
 2. every filled slot is explored independently with probability ``share``; say M slots are;
 3. min(M, P) pool items are drawn **uniformly** without replacement and put in min(M, P) of the
    explored slots, chosen uniformly; an explored slot left without a pool item (only when M > P)
@@ -53,7 +55,8 @@ class ExplorePolicy:
     pool_prob: float
 
     @classmethod
-    def build(cls, layout: Layout, candidates: np.ndarray, scores: np.ndarray, share: float) -> "ExplorePolicy":
+    def build(cls, layout: Layout, candidates: np.ndarray, scores: np.ndarray, share: float,
+              always: np.ndarray | None = None) -> "ExplorePolicy":
         """The policy of ``layout`` (its cards must carry item indices, as ``rank_segment``'s do).
 
         Args:
@@ -61,6 +64,8 @@ class ExplorePolicy:
             candidates: (C,) item indices the pool is drawn from.
             scores: (C,) their scores (higher is stronger); non-finite scores are never explored.
             share: probability in [0, 1] that a filled slot is explored.
+            always: item indices that join the pool whatever their rank (those on the page, or
+                among ``candidates`` with a non-finite score, are left out).
 
         Returns:
             The policy, with ``keep`` and ``pool_prob`` from the formulas of the module docstring.
@@ -81,6 +86,11 @@ class ExplorePolicy:
         ok_items, ok_scores = np.unique(candidates[ok], return_index=True)  # an item listed twice counts once
         order = np.lexsort((ok_items, -scores[ok][ok_scores]))  # best first, ties by item index
         pool = ok_items[order][: POOL_FACTOR * n]
+        if always is not None and len(always):
+            extra = np.setdiff1d(np.intersect1d(np.asarray(always, dtype=np.int64), ok_items), pool)
+            if extra.size:  # appended after the top ones, best first
+                rank = dict(zip(ok_items[order].tolist(), range(len(order))))
+                pool = np.concatenate([pool, extra[np.argsort([rank[i] for i in extra.tolist()], kind="stable")]])
         keep, pool_prob = slot_probabilities(n, len(pool), share)
         return cls(page, pool, float(share), keep, pool_prob)
 

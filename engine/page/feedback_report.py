@@ -33,7 +33,7 @@ from engine.data.feedback import (
     SLOT_COL,
 )
 from engine.evaluation.metrics import resample_indices
-from engine.evaluation.offpolicy import N_BOOT, snips
+from engine.evaluation.offpolicy import N_BOOT, position_based, snips
 from engine.page.layout import Layout
 from engine.page.rerank import BADGES, Settings, card_badges, rank_segment
 from engine.studio.context import Studio
@@ -360,6 +360,23 @@ def _on_page(log: pd.DataFrame, page: dict[tuple[int, int], str]) -> np.ndarray:
     return (at.to_numpy() == log[ITEM_COL].astype(str).to_numpy()).astype(np.float64)
 
 
+def _position_estimate(log: pd.DataFrame, page: Layout, n_boot: int, seed: int) -> dict | None:
+    """The position-based estimate (:func:`engine.evaluation.offpolicy.position_based`) of a fixed
+    page's click rate from the log; None when the log cannot identify the position effect."""
+    slots = dict(_slot_items(page))
+    width = 1 + max([s for _, s in slots] + [int(log[SLOT_COL].max())])
+    n_rows = 1 + max([r for r, _ in slots] + [int(log[ROW_COL].max())])
+    codes, _ = pd.factorize(pd.concat([log[ITEM_COL].astype(str), pd.Series(list(slots.values()), dtype=str)], ignore_index=True))
+    target = np.full(n_rows * width, -1, dtype=np.int64)
+    target[[r * width + s for r, s in slots]] = codes[len(log):]
+    try:
+        found = position_based(pd.factorize(log[USER_COL])[0], log[ROW_COL].to_numpy() * width + log[SLOT_COL].to_numpy(),
+                               codes[: len(log)], log[CLICK_COL].to_numpy(), target, n_boot=n_boot, seed=seed)
+    except ValueError:
+        return None
+    return {"click_rate": found.estimate, "ci95": [found.lo, found.hi], "support": found.support}
+
+
 def _paired_difference(log: pd.DataFrame, target: np.ndarray, n_boot: int, seed: int, alpha: float = 0.05) -> tuple[float, float, float]:
     """SNIPS(target) - observed click rate, with a percentile bootstrap over users (both on the same resamples)."""
     mu = log[PROPENSITY_COL].to_numpy(np.float64) if PROPENSITY_COL in log.columns else np.ones(len(log))
@@ -396,6 +413,12 @@ def offpolicy_comparison(studio: Studio, feedback: pd.DataFrame, logged_layout: 
       (``support``: the share of the current page's cards shown there at least once), and SNIPS's
       self-normalisation assumes the unsupported cards click like the supported ones. None when no
       logged row matches.
+    * **current_position_model**: the same page's click rate under the position-based click model
+      (:func:`engine.evaluation.offpolicy.position_based`): it also uses the current page's items
+      the log showed in other slots, so a page that reorders or mixes the logged items is judged
+      on all of its cards; it assumes clicks = P(slot looked at) x P(item attracts). ``support`` is
+      the share of the current page's cards whose item the log showed anywhere. None when the log
+      never moved an item between slots (no exploration).
     * **difference**: current - logged, with a paired bootstrap over users (one resample for both).
 
     Args:
@@ -412,6 +435,7 @@ def offpolicy_comparison(studio: Studio, feedback: pd.DataFrame, logged_layout: 
         ``{"layout_id", "current_layout_id", "segment", "impressions", "users", "explored",
         "logged": {click_rate, ci95, clicks}, "logged_page": {click_rate, ci95},
         "current": {click_rate, ci95, matched_impressions, support} or None,
+        "current_position_model": {click_rate, ci95, support} or None,
         "difference": {value, ci95} or None, "notes": [...], "sentence"}``.
 
     Raises:
@@ -449,6 +473,7 @@ def offpolicy_comparison(studio: Studio, feedback: pd.DataFrame, logged_layout: 
         "logged": {"click_rate": observed, "ci95": [obs_lo, obs_hi], "clicks": int(log[CLICK_COL].sum())},
         "logged_page": {"click_rate": page_est[0], "ci95": [page_est[1], page_est[2]]} if page_est else None,
         "current": None, "difference": None, "notes": notes,
+        "current_position_model": _position_estimate(log, current, n_boot, seed) if explored else None,
     }
     if target.any():
         est, lo, hi = snips(log, target, n_boot=n_boot, seed=seed)
@@ -471,4 +496,9 @@ def offpolicy_comparison(studio: Studio, feedback: pd.DataFrame, logged_layout: 
             f"so it cannot estimate the current page (SNIPS gives such items weight 0); the logged page got {observed:.4f} "
             f"[{obs_lo:.4f}, {obs_hi:.4f}] clicks per card. Log with exploration (homepage simulate --explore) to compare other pages."
         )
+    pbm = result["current_position_model"]
+    if pbm:
+        result["sentence"] += (
+            f" The position model, which also learns from the current page's items shown in other slots, gives "
+            f"{pbm['click_rate']:.4f} [{pbm['ci95'][0]:.4f}, {pbm['ci95'][1]:.4f}] over {pbm['support']:.0%} of its cards.")
     return result

@@ -52,6 +52,7 @@ from engine.page.rerank import (
     _normalise_relevance,
     adjustment,
     excluded_mask,
+    rank_segment,
     segment_relevance,
 )
 from engine.studio.context import Studio
@@ -282,6 +283,23 @@ def exploration_scores(studio: Studio, segment: Segment, layout: Layout) -> tupl
     return candidates, score[candidates]
 
 
+EXPLORE_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)  # diversity and long-tail values whose pages exploration covers
+
+
+def alternative_items(studio: Studio, segment: Segment, layout: Layout) -> np.ndarray:
+    """The items of the pages the diversity and long-tail sliders would give on ``EXPLORE_GRID``
+    (every pair of values; the layout's other settings and rules kept): exploration always includes
+    them, so that a log of this page can judge the pages a merchandiser is likely to try next."""
+    base = Settings.from_dict(layout.settings, "layout settings").to_dict()
+    items = []
+    for diversity in EXPLORE_GRID:
+        for long_tail in EXPLORE_GRID:
+            page = rank_segment(studio, segment, Settings.from_dict({**base, "diversity": diversity, "long_tail": long_tail}), explain=False)
+            items.append(page.flat_items())
+    out = np.unique(np.concatenate(items))
+    return out[out >= 0]
+
+
 def simulate_segment(studio: Studio, segment: Segment, layout: Layout, *, days: int, explore: float = 0.0,
                      seed: int = 42, model: ClickModel = ClickModel(), source: str = "layout") -> tuple[pd.DataFrame, dict]:
     """Show a segment's page to its members for ``days`` days (see :func:`simulate_traffic`).
@@ -291,7 +309,8 @@ def simulate_segment(studio: Studio, segment: Segment, layout: Layout, *, days: 
         segment: the page's segment; its members are the visitors.
         layout: the page; cards may come from a file (ids are mapped to the data's items).
         days: days simulated, from the day after the data's last interaction.
-        explore: share of slots explored (:mod:`engine.page.explore`); 0 shows the page as it is.
+        explore: share of slots explored (:mod:`engine.page.explore`; the pool also holds the
+            :func:`alternative_items`); 0 shows the page as it is.
         seed: the simulation's seed.
         model: the click model.
         source: what to name in errors (the layout file).
@@ -320,7 +339,7 @@ def simulate_segment(studio: Studio, segment: Segment, layout: Layout, *, days: 
     policy = None
     if explore > 0:
         candidates, scores = exploration_scores(studio, segment, page)
-        policy = ExplorePolicy.build(page, candidates, scores, explore)
+        policy = ExplorePolicy.build(page, candidates, scores, explore, always=alternative_items(studio, segment, page))
     start = studio.data.interactions[TIME_COL].max().normalize() + pd.Timedelta(days=1)
     feedback = simulate_traffic(page, studio.data.user_ids[members], tastes, attraction, studio.data.item_ids,
                                 days=days, start=start, seed=seed, policy=policy, model=model)

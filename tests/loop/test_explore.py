@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.evaluation.offpolicy import snips
+from engine.evaluation.offpolicy import position_based, snips
 from engine.page.explore import (
     POOL_FACTOR,
     ExplorePolicy,
@@ -39,6 +39,11 @@ def test_policy_pool_and_per_slot_propensities_sum_to_one() -> None:
     scores[5] = np.nan  # never explored
     policy = ExplorePolicy.build(layout, candidates, scores, 0.3)
     assert policy.pool.tolist() == [4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16][: POOL_FACTOR * 4]
+    # Items named to be always explored join after the top ones, best first; page items, items with
+    # no score and items outside the candidates never do.
+    wider = ExplorePolicy.build(layout, candidates, scores, 0.3, always=np.array([29, 2, 5, 20, 99, 8]))
+    assert wider.pool.tolist() == policy.pool.tolist() + [20, 29]
+    assert wider.keep + len(wider.pool) * wider.pool_prob == pytest.approx(1.0, abs=1e-12)
     for s, own in enumerate(layout.flat_items()):
         if own < 0:
             continue
@@ -118,3 +123,42 @@ def test_snips_refuses_what_it_cannot_estimate() -> None:
         snips(hand_log(), np.zeros(4))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         snips(hand_log(), np.full(4, 2.0))
+
+
+def pbm_log() -> dict:
+    """Two positions with theta = (1, 0.5); items A (r 0.4, shown at both), B (0.2, only at 0), C (0.6, only at 1);
+    100 rows a cell, clicks exactly at their expectation theta_p * r_j, one user per row."""
+    cells = [(0, 0, 40), (1, 0, 20), (0, 1, 20), (1, 2, 30)]  # (position, item, clicks of 100 rows)
+    position = np.repeat([p for p, _, _ in cells], 100)
+    item = np.repeat([j for _, j, _ in cells], 100)
+    click = np.concatenate([np.r_[np.ones(k), np.zeros(100 - k)] for _, _, k in cells])
+    return {"user": np.arange(400), "position": position, "item": item, "click": click}
+
+
+def test_position_model_on_a_hand_made_log() -> None:
+    # Only A moves between positions, so theta_1 / theta_0 = (20/100) / (40/100) = 0.5; then
+    # r_B = 0.2 / 1 and r_C = 0.3 / 0.5 = 0.6. A page with C first and B second, which the log never
+    # showed (SNIPS has no row for it): V = (1 * 0.6 + 0.5 * 0.2) / 2 = 0.35.
+    found = position_based(**pbm_log(), target=np.array([2, 1]), n_boot=200, seed=0)
+    assert found.estimate == pytest.approx(0.35)
+    assert found.theta == pytest.approx([1.0, 0.5])
+    assert found.support == 1.0 and found.lo <= 0.35 <= found.hi and found.hi - found.lo < 0.4
+    # The logged page as laid out, B at 0 and C at 1, is its observed click rate (0.2 + 0.3) / 2.
+    assert position_based(**pbm_log(), target=np.array([1, 2]), n_boot=50).estimate == pytest.approx(0.25)
+    # An item the log never shows carries no estimate: half the page is supported.
+    half = position_based(**pbm_log(), target=np.array([3, 2]), n_boot=50)
+    assert half.support == 0.5 and half.estimate == pytest.approx(0.5 * 0.6)
+
+
+def test_position_model_refuses_what_it_cannot_estimate() -> None:
+    log = pbm_log()
+    fixed = {k: v[log["item"] != 0] for k, v in log.items()}  # A removed: no item moves between positions
+    with pytest.raises(ValueError, match="two positions"):
+        position_based(**fixed, target=np.array([1, 2]))
+    with pytest.raises(ValueError, match="never shows any"):
+        position_based(**log, target=np.array([5, -1]))
+    with pytest.raises(ValueError, match=r"positions must lie in \[0, 1\)"):
+        position_based(**log, target=np.array([1]))
+    with pytest.raises(ValueError, match="one value per logged row"):
+        position_based(**{**log, "click": log["click"][:10]}, target=np.array([1, 2]))
+

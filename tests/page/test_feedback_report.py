@@ -161,6 +161,9 @@ def test_offpolicy_comparison_on_simulated_traffic(demo_studio) -> None:
     assert other["settings"]["rows"] == [{"theme": "top_picks", "slots": 8}, {"theme": "hidden_gems", "slots": 8}]  # the logged slots
     assert 0 < other["current"]["matched_impressions"] < len(feedback)
     assert "SNIPS" in other["sentence"] and "weight" in other["sentence"]
+    pbm = other["current_position_model"]  # the explored log moves items between slots: the position model applies
+    assert pbm["support"] >= other["current"]["support"] and pbm["ci95"][0] <= pbm["click_rate"] <= pbm["ci95"][1]
+    assert "position model" in other["sentence"]
 
     with pytest.raises(ValueError, match="no row of the logged page"):
         offpolicy_comparison(demo_studio, feedback.assign(layout_id="elsewhere"), logged, settings, segment=segment)

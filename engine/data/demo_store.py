@@ -9,9 +9,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.core.constants import EVENT_COL, EVENTS, ITEM_COL, TIME_COL, TITLE_COL, USER_COL
-from engine.data.tables import write_dataset
+from engine.core.constants import (
+    EVENT_COL,
+    EVENTS,
+    ITEM_COL,
+    TIME_COL,
+    TITLE_COL,
+    USER_COL,
+)
 from engine.data.demo_pictures import ProductPainter
+from engine.data.tables import write_dataset
 
 START = np.datetime64("2024-01-01T00:00:00", "s")  # fixed, so that the output depends on the seed only
 NEW_ARRIVAL_DAYS = 21  # new arrivals appear within the last three weeks
@@ -429,18 +436,42 @@ def _make_items(rng: np.random.Generator, n_items: int, n_days: int) -> dict[str
     return out
 
 
+CATEGORY_FLOOR = 0.015  # every category's weight in a taste's category mix before normalising
+
+
+def taste_match(color: np.ndarray, brand: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """How well each item suits each taste, before the generator's hidden brand affinity:
+
+        match(t, i) = 0.9 [colour_i in colours_t] + 0.9 [brand_i in brands_t] - 2.4 |q_i - price_level_t|
+
+    with q_i the item's price position in its category's range, in [0, 1].
+
+    Returns:
+        (len(TASTES), n_items) array.
+    """
+    out = np.empty((len(TASTES), len(q)))
+    for t, taste in enumerate(TASTES):
+        out[t] = 0.9 * np.isin(color, taste.colors) + 0.9 * np.isin(brand, taste.brands) - 2.4 * np.abs(q - taste.price_level)
+    return out
+
+
+def taste_category_mix() -> np.ndarray:
+    """(len(TASTES), len(CATEGORIES)) each taste's category weights, each floored at ``CATEGORY_FLOOR``
+    and normalised to sum to one (a user's own mix is a Dirichlet draw around it)."""
+    base = np.full((len(TASTES), len(CATEGORIES)), CATEGORY_FLOOR)
+    for t, taste in enumerate(TASTES):
+        for name, w in taste.categories.items():
+            base[t, CATEGORY_NAMES.index(name)] += w
+    return base / base.sum(1, keepdims=True)
+
+
 def _taste_item_scores(rng: np.random.Generator, items: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Per taste and item: log choice weight (popularity + match) and match in 0..1, both (n_tastes, n_items)."""
     brands = sorted(set(items["brand"]))
     brand_idx = np.searchsorted(np.array(brands, dtype=object), items["brand"])
     # A little taste-specific brand affinity on top of the favourites, so brands separate tastes too.
     affinity = rng.normal(0.0, 0.35, size=(len(TASTES), len(brands)))
-    match = np.empty((len(TASTES), len(items["cat"])))
-    for t, taste in enumerate(TASTES):
-        color_fav = np.isin(items["color"], taste.colors)
-        brand_fav = np.isin(items["brand"], taste.brands)
-        match[t] = (0.9 * color_fav + 0.9 * brand_fav - 2.4 * np.abs(items["q"] - taste.price_level)
-                    + affinity[t, brand_idx])
+    match = taste_match(items["color"], items["brand"], items["q"]) + affinity[:, brand_idx]
     log_weight = np.log(items["pop"])[None, :] + match
     return log_weight, 1.0 / (1.0 + np.exp(-(match - match.mean())))
 
@@ -474,12 +505,7 @@ def _make_users(rng: np.random.Generator, n_users: int) -> dict[str, np.ndarray]
     region = np.minimum((region_cdf < rng.random(n_users)[:, None]).sum(1), len(REGIONS) - 1)
     club = rng.random(n_users) < np.array([t.club for t in TASTES])[taste]
     # Personal category mix: a Dirichlet draw around the taste's mix (gamma draws, normalised).
-    base = np.full((len(TASTES), len(CATEGORIES)), 0.015)
-    for t, tst in enumerate(TASTES):
-        for name, w in tst.categories.items():
-            base[t, CATEGORY_NAMES.index(name)] += w
-    base /= base.sum(1, keepdims=True)
-    mix = rng.gamma(12.0 * base[taste])
+    mix = rng.gamma(12.0 * taste_category_mix()[taste])
     mix = np.maximum(mix, 1e-12)
     mix /= mix.sum(1, keepdims=True)
     return {

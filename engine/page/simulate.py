@@ -12,9 +12,9 @@ clicks it with the item's attraction
     attr(t, i) = sigmoid(bias + match(t, i) + ln(K * mix_t[cat_i]))
     match(t, i) = 0.9 [colour_i in colours_t] + 0.9 [brand_i in brands_t] - 2.4 |q_i - price_level_t|
 
-which is the demo generator's own taste match (``engine.data.demo_store._taste_item_scores``,
-without its hidden random brand affinity) plus the taste's category mix: K categories, mix_t the
-taste's category weights (each floored at 0.015, normalised, as the generator does), q_i the
+which is the demo generator's own taste match (``engine.data.demo_store.taste_match``, without the
+generator's hidden random brand affinity) plus the taste's category mix: K categories, mix_t the
+taste's category weights (``engine.data.demo_store.taste_category_mix``), q_i the
 item's price position in its category's range, ln(price / lo) / ln(hi / lo) clipped to [0, 1]. So
 
     P(click | seen page, slot) = exam(r, s) * attr(t, i)
@@ -34,7 +34,13 @@ import pandas as pd
 
 from engine.core.constants import ITEM_COL, TIME_COL, USER_COL
 from engine.core.errors import DataError
-from engine.data.demo_store import CATEGORIES, CATEGORY_NAMES, TASTE_NAMES, TASTES
+from engine.data.demo_store import (
+    CATEGORIES,
+    CATEGORY_NAMES,
+    TASTE_NAMES,
+    taste_category_mix,
+    taste_match,
+)
 from engine.data.feedback import (
     CLICK_COL,
     LAYOUT_COL,
@@ -60,7 +66,6 @@ from engine.studio.segments import Segment
 
 TASTE_COL = "taste"
 MAX_IMPRESSIONS = 20_000_000  # expected feedback rows a simulation may write (about 2 GB in memory)
-_CATEGORY_FLOOR = 0.015  # the demo generator's floor of a taste's category weights
 _DAY_START, _DAY_END = 7 * 3600, 23 * 3600  # visits fall between 07:00 and 23:00
 
 
@@ -119,18 +124,10 @@ def taste_attraction(items: pd.DataFrame, model: ClickModel = ClickModel(), sour
     with np.errstate(invalid="ignore", divide="ignore"):
         q = np.clip(np.log(price / lo) / np.log(hi / lo), 0.0, 1.0)
     q = np.where(known & np.isfinite(q), q, 0.5)
-    mix = np.full((len(TASTES), len(CATEGORIES)), _CATEGORY_FLOOR)
-    for t, taste in enumerate(TASTES):
-        for name, w in taste.categories.items():
-            mix[t, CATEGORY_NAMES.index(name)] += w
-    mix /= mix.sum(axis=1, keepdims=True)
-    out = np.empty((len(TASTES), len(items)), dtype=np.float64)
-    color, brand = items["color"].astype(str).to_numpy(), items["brand"].astype(str).to_numpy()
-    for t, taste in enumerate(TASTES):
-        match = 0.9 * np.isin(color, taste.colors) + 0.9 * np.isin(brand, taste.brands) - 2.4 * np.abs(q - taste.price_level)
-        share = np.where(known, mix[t, np.maximum(cat, 0)], mix[t].min())  # another category: the floor
-        out[t] = 1.0 / (1.0 + np.exp(-(model.bias + match + np.log(len(CATEGORIES) * share))))
-    return out
+    mix = taste_category_mix()
+    match = taste_match(items["color"].astype(str).to_numpy(), items["brand"].astype(str).to_numpy(), q)
+    share = np.where(known[None, :], mix[:, np.maximum(cat, 0)], mix.min(axis=1, keepdims=True))  # another category: the floor
+    return 1.0 / (1.0 + np.exp(-(model.bias + match + np.log(len(CATEGORIES) * share))))
 
 
 def user_tastes(data: Dataset) -> np.ndarray:

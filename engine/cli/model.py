@@ -5,12 +5,15 @@ from __future__ import annotations
 import functools
 import importlib.util
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
 from engine.cli.common import int_at_least
 from engine.core.errors import DataError, ModelError
+
+WARM_ABOVE_USERS = 20_000  # from this many users, `homepage train` ends by filling the serving cache (minutes at a shop's size)
 
 
 def register(sub, add_split_args) -> None:
@@ -119,6 +122,13 @@ def cmd_train(args) -> None:
         print(f"test {name} ({manifest['protocol']}): NDCG@10 {metrics['ndcg@10']:.4f} [{metrics['ndcg@10_ci95'][0]:.4f}, {metrics['ndcg@10_ci95'][1]:.4f}], "
               f"HR@10 {metrics['hr@10']:.4f}, Recall@12 {metrics['recall@12']:.4f}, MAP@12 {metrics['map@12']:.4f}")
     print(f"the page uses {manifest['final_model']}; model saved to {out}")
+    if data.n_users >= WARM_ABOVE_USERS:
+        from engine.studio.context import load_studio
+
+        start = time.perf_counter()
+        load_studio(data, out, images=False)
+        print(f"serving cache ready in {time.perf_counter() - start:.0f}s (user vectors and EASE's table in {data.root / '.cache'}), "
+              "so the first page does not compute them")
 
 
 def _model_dir(args) -> Path:

@@ -134,6 +134,50 @@ def read_cache(path: str | Path, load: Callable[[Path], object], valid: Callable
     return None
 
 
+CACHE_KEEP = 3  # files of one kind a cache folder keeps (the most recently used)
+
+
+def cached_array(folder: str | Path | None, kind: str, key: str, compute: Callable[[], object],
+                 valid: Callable[[object], bool] = lambda _: True, keep: int = CACHE_KEEP):
+    """``compute()``, a numpy array, kept in ``folder/<kind>-<key>.npy`` for the next call with the same key.
+
+    A hit refreshes the file's time; after a write, only the ``keep`` most recently used files of
+    the kind stay (these caches can be large: EASE's table is items² floats). A folder that cannot
+    be written just means no cache, as does ``folder`` None.
+
+    Args:
+        folder: the cache folder (a data directory's ``.cache``), or None for no cache.
+        kind: the file name's prefix, one per kind of value.
+        key: what the value depends on, as a hex digest.
+        compute: builds the value when there is no usable cache.
+        valid: whether a cached value can be used (for example, its shape).
+        keep: files of the kind kept.
+
+    Returns:
+        The cached or computed array.
+    """
+    import numpy as np
+
+    if folder is None:
+        return compute()
+    folder = Path(folder)
+    path = folder / f"{kind}-{key}.npy"
+    cached = read_cache(path, lambda p: np.load(p, allow_pickle=False), valid)
+    if cached is not None:
+        with contextlib.suppress(OSError):
+            os.utime(path)
+        return cached
+    value = compute()
+    try:
+        atomic_save_npy(path, value)
+        older = sorted(folder.glob(f"{kind}-*.npy"), key=lambda p: p.stat().st_mtime, reverse=True)[keep:]
+        for stale in older:
+            stale.unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only or full data directory: no cache
+    return value
+
+
 def check_output_file(path: str | Path) -> Path:
     """Check before any work that ``path`` can be written as a file: it is not a directory, no
     folder above it is a file, and the nearest existing folder is writable.

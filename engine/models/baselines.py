@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
 
 from engine.core.constants import TIME_COL
+from engine.core.files import cached_array
 from engine.core.memory import require
 from engine.data.splits import FitData
 from engine.models.topk import mask_rows, top_k
@@ -132,6 +136,7 @@ def _top_per_row(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
 
 
 EASE_MAX_ITEMS = 20_000  # items EASE inverts at most (3 x 20,000^2 float32 = 4.8 GB, a few minutes on 2 cores)
+EASE_CACHE_ABOVE = 5_000  # items from which a fitted EASE table is worth keeping on disk (5,000: 100 MB, seconds to invert)
 
 
 class EASE(Recommender):
@@ -146,6 +151,10 @@ class EASE(Recommender):
     same scores.
 
     Above ``max_items`` items with interactions, it models the ``max_items`` most popular ones only.
+
+    With ``cache_dir`` set (a data directory's ``.cache``; the loaders of a trained model set it),
+    a table of ``EASE_CACHE_ABOVE`` items or more is kept there, keyed by the training history and
+    lambda, so serving the same model again reads it instead of inverting again.
     """
 
     name = "ease"
@@ -154,6 +163,7 @@ class EASE(Recommender):
     def __init__(self, lam: float = 200.0, max_items: int = EASE_MAX_ITEMS):
         self.lam = lam
         self.max_items = max_items
+        self.cache_dir: Path | None = None
 
     def fit(self, data: FitData) -> "EASE":
         self._remember(data)
@@ -174,6 +184,21 @@ class EASE(Recommender):
 
     def _fit_primal(self, xa: sp.csr_matrix, active: np.ndarray) -> None:
         n = len(active)
+        # (active, active): scoring gathers the history's active columns; a full (n_items, active)
+        # table would take n_items x active floats (8 GB for 100,000 items).
+        if self.cache_dir is not None and n >= EASE_CACHE_ABOVE:
+            digest = hashlib.sha1()
+            for part in (np.asarray(xa.shape), xa.indptr, xa.indices, active, np.asarray([self.lam], dtype=np.float64)):
+                digest.update(np.ascontiguousarray(part).tobytes())
+            self.b_ = cached_array(self.cache_dir, "ease", digest.hexdigest()[:20], lambda: self._invert(xa),
+                                   lambda b: b.shape == (n, n) and b.dtype == np.float32)
+        else:
+            self.b_ = self._invert(xa)
+        self.active_ = active
+
+    def _invert(self, xa: sp.csr_matrix) -> np.ndarray:
+        """B over the active items, (n, n) float32."""
+        n = xa.shape[1]
         require(f"EASE over {n:,} items", 3 * 4 * n * n, "pass a smaller max_items (EASE over the most popular items) "
                 "or leave ease out (--models)")
         gram = torch.from_numpy((xa.T @ xa).toarray())
@@ -183,10 +208,7 @@ class EASE(Recommender):
         del gram
         b.div_(-b.diagonal().clone())  # in place: this matrix is n_items^2 floats
         b.diagonal().zero_()
-        # (active, active): scoring gathers the history's active columns; a full (n_items, active)
-        # table would take n_items x active floats (8 GB for 100,000 items).
-        self.b_ = b.numpy()
-        self.active_ = active
+        return b.numpy()
 
     def _fit_dual(self, x: sp.csr_matrix) -> None:
         m, n = x.shape

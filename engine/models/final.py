@@ -41,4 +41,5 @@ def load_final(model_dir: str | Path, data: Dataset, text_vectors: np.ndarray | 
         from engine.models.text_encoder import cached_item_vectors
 
         text_vectors = cached_item_vectors(data.root, data.items, finetuned.model.config.encoder_path)
-    return load_two_stage(model_dir, {"finetuned": finetuned}, data.items, text_vectors), finetuned, manifest
+    final = load_two_stage(model_dir, {"finetuned": finetuned}, data.items, text_vectors).use_cache(data.root / ".cache")
+    return final, finetuned, manifest

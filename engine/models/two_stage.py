@@ -145,6 +145,14 @@ class TwoStage(Recommender):
         return self.config.base_source or next(iter(self.sources))
 
     # -- stages ---------------------------------------------------------------------------------
+    def use_cache(self, folder: str | Path | None) -> "TwoStage":
+        """Keep the sources' costly fitted tables (EASE's) in ``folder``, a data directory's
+        ``.cache`` (None: no cache); returns self."""
+        for source in self.sources.values():
+            if hasattr(source, "cache_dir"):
+                source.cache_dir = None if folder is None else Path(folder)
+        return self
+
     def fit(self, data: FitData) -> "TwoStage":
         """Fit every source on ``data`` and build the feature tables from it."""
         self._remember(data)

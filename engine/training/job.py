@@ -166,7 +166,8 @@ def train_and_save(
     metrics, _ = evaluate_model(rec.fit(split.fit_data("test")), test_ctx, mask_history)
     by_model = {"finetuned": _plain(metrics)}
     if second is not None:
-        final, _ = evaluate_model(second.fit(split.fit_data("test")), test_ctx, mask_history)
+        # The fit serving uses too (the test stage's history): its EASE table is kept in DIR/.cache.
+        final, _ = evaluate_model(second.use_cache(data.root / ".cache").fit(split.fit_data("test")), test_ctx, mask_history)
         by_model["two_stage"] = _plain(final)
     manifest = {
         "protocol": split.protocol,

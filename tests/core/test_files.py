@@ -9,6 +9,7 @@ import pytest
 
 from engine.core.files import (
     atomic_save_npy,
+    cached_array,
     atomic_write,
     atomic_write_text,
     carry_over,
@@ -130,3 +131,26 @@ def test_output_paths_are_checked_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
         check_output_file(tmp_path / "a_file" / "deeper" / "out.json")
     assert check_output_file(tmp_path / "new" / "out.json") == tmp_path / "new" / "out.json"
+
+
+def test_cached_array_computes_once_keeps_the_newest_and_rebuilds_what_it_cannot_use(tmp_path: Path) -> None:
+    calls = []
+
+    def compute(value: float):
+        return lambda: calls.append(value) or np.full(3, value, dtype=np.float32)
+
+    assert cached_array(tmp_path, "kind", "aa", compute(1.0)).tolist() == [1.0] * 3
+    assert cached_array(tmp_path, "kind", "aa", compute(9.0)).tolist() == [1.0] * 3  # read, not computed
+    assert calls == [1.0]
+    for key, value in (("bb", 2.0), ("cc", 3.0), ("dd", 4.0)):
+        cached_array(tmp_path, "kind", key, compute(value), keep=3)
+    assert sorted(p.name for p in tmp_path.glob("kind-*.npy")) == ["kind-bb.npy", "kind-cc.npy", "kind-dd.npy"]
+    (tmp_path / "kind-dd.npy").write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="unusable cache"):
+        assert cached_array(tmp_path, "kind", "dd", compute(5.0)).tolist() == [5.0] * 3
+    # A cached value that fails the check (another shape) is rebuilt too; no folder: no cache at all.
+    with pytest.warns(UserWarning, match="unusable cache"):
+        assert cached_array(tmp_path, "kind", "cc", compute(6.0), valid=lambda a: a.shape == (4,)).tolist() == [6.0] * 3
+    assert cached_array(None, "kind", "zz", compute(7.0)).tolist() == [7.0] * 3
+    assert not list(tmp_path.glob("kind-zz*"))
+

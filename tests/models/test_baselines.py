@@ -172,6 +172,32 @@ def test_ease_above_max_items_models_the_most_popular_items_only() -> None:
     assert np.all(scores[:, others] == 0)
 
 
+def test_ease_keeps_its_table_in_the_cache_folder(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(baselines, "EASE_CACHE_ABOVE", 5)  # a 9-item table counts as costly here
+    rng = np.random.default_rng(2)
+    x = (rng.random((30, 9)) < 0.4).astype(np.float64)
+    data = fit_data([(int(u), int(i), 0) for u, i in zip(*np.nonzero(x))], 30, 9)
+    first = EASE(lam=5.0)
+    first.cache_dir = tmp_path
+    first.fit(data)
+    assert len(list(tmp_path.glob("ease-*.npy"))) == 1
+
+    def no_inverse(self, xa):
+        raise AssertionError("the cached table should have been read")
+
+    monkeypatch.setattr(EASE, "_invert", no_inverse)
+    again = EASE(lam=5.0)
+    again.cache_dir = tmp_path
+    np.testing.assert_array_equal(again.fit(data).score(np.arange(30)), first.score(np.arange(30)))
+    other = EASE(lam=50.0)  # another lambda is another table
+    other.cache_dir = tmp_path
+    with pytest.raises(AssertionError, match="cached table"):
+        other.fit(data)
+    without = EASE(lam=5.0)  # no cache folder: always inverted
+    with pytest.raises(AssertionError, match="cached table"):
+        without.fit(data)
+
+
 @pytest.mark.parametrize("lam", [0.5, 5.0, 200.0])
 def test_ease_with_fewer_users_than_items_uses_the_dual_form_and_agrees(lam: float) -> None:
     rng = np.random.default_rng(1)

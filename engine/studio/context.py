@@ -332,9 +332,12 @@ def load_studio(
     split = make_split(data, protocol, test_days)
     text_vectors = None
     if text and data.has_text():
-        from engine.models.text_encoder import cached_item_vectors
+        from engine.models.text_encoder import cached_item_vectors, default_encoder_path
 
-        text_vectors = cached_item_vectors(data.root, data.items)
+        default = Path(default_encoder_path()).name
+        loaded = getattr(final, "text_vectors", None)  # stage 2's text features, when it has them
+        same = Path(rec.model.config.encoder_path or default).name == default
+        text_vectors = loaded if loaded is not None and same else cached_item_vectors(data.root, data.items)
     colours = None
     if images:
         from engine.data.colours import colour_features

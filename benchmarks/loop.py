@@ -3,19 +3,21 @@ week of traffic, update the model on it, and judge the pages before and after; o
 of other layouts against the simulator's truth; encoder modes side by side.
 
 Usage: .venv/bin/python benchmarks/loop.py [--data data/demo] [--model benchmarks/out/models/demo] [--modes frozen,top,lora] [--days 7]
+       .venv/bin/python benchmarks/loop.py --no-loop --data benchmarks/out/data/hm_week --protocol temporal --test-days 2
 
 1. **Loop**: the largest learned segment's plain page from model M is shown to its members for
    `--days` days with 20% of the slots explored (`simulate_segment`); `update_model` fine-tunes M
    on that week (LoRA, the default) into M2; both models' held-out test metrics, and the
    simulator's click rate of each model's page (expected, and observed over another simulated week
    with a Wilson interval).
-2. **Off-policy**: from the explored week of M's page, SNIPS estimates of three other layouts'
+2. **Off-policy**: from the explored week of M's page, SNIPS and position-model estimates of three other layouts'
    click rates (`offpolicy_comparison`), each against the click rate the simulator gives when that
    layout is served (`true_click_rate`): is the truth inside the interval?
 3. **Encoder modes**: `homepage train --mode X --no-stage2` for each mode: test NDCG@10, training
    time and the size of the saved model directory.
 
-Writes benchmarks/out/loop.json (docs/RESULTS.md is generated from it by benchmarks/report.py).
+Writes benchmarks/out/loop.json, or with ``--no-loop`` (the encoder modes alone, on any data set)
+benchmarks/out/loop_modes_<data>.json; docs/RESULTS.md is generated from them by benchmarks/report.py.
 """
 
 from __future__ import annotations
@@ -86,12 +88,14 @@ def run_loop(data_dir: Path, model_dir: Path, days: int, work: Path) -> dict:
         found = offpolicy_comparison(studio, feedback, page, knobs, segment=segment)
         other = rank_segment(studio, segment, Settings(**knobs))
         truth = true_click_rate(other, tastes, attraction)
-        current = found.get("current") or {}
-        lo, hi = current.get("ci95", [float("nan"), float("nan")])
-        offpolicy.append({"layout": name, "settings": knobs, "true_click_rate": truth, "snips": current.get("click_rate"),
-                          "ci95": [lo, hi], "covered": bool(lo <= truth <= hi) if current else None,
-                          "support": current.get("support"), "seconds": round(time.perf_counter() - start, 1)})
-        log(f"  off-policy {name}: SNIPS {current.get('click_rate')} [{lo:.4f}, {hi:.4f}] vs truth {truth:.4f} (support {current.get('support')})")
+        row = {"layout": name, "settings": knobs, "true_click_rate": truth}
+        for key, part in (("snips", found.get("current")), ("position_model", found.get("current_position_model"))):
+            part = part or {}
+            lo, hi = part.get("ci95", [float("nan"), float("nan")])
+            row[key] = {"estimate": part.get("click_rate"), "ci95": [lo, hi], "covered": bool(lo <= truth <= hi) if part else None,
+                        "support": part.get("support")}
+            log(f"  off-policy {name}, {key}: {part.get('click_rate')} [{lo:.4f}, {hi:.4f}] vs truth {truth:.4f} (support {part.get('support')})")
+        offpolicy.append({**row, "seconds": round(time.perf_counter() - start, 1)})
 
     out = work / "m2"
     start = time.perf_counter()
@@ -114,14 +118,18 @@ def run_loop(data_dir: Path, model_dir: Path, days: int, work: Path) -> dict:
     }
 
 
-def run_modes(data_dir: Path, modes: list[str], minutes: float, work: Path) -> list[dict]:
-    """`homepage train --mode X --no-stage2` per mode: test NDCG@10, training time, size on disk."""
+def run_modes(data_dir: Path, modes: list[str], minutes: float, work: Path, split: list[str]) -> list[dict]:
+    """`homepage train --mode X --no-stage2` per mode: test NDCG@10, training time, size on disk.
+
+    ``split`` holds extra ``homepage train`` flags that choose the held-out protocol (for example
+    ``["--protocol", "temporal", "--test-days", "2"]``); empty for the command's defaults."""
     rows = []
     for mode in modes:
         out = work / f"mode_{mode}"
+        log(f"[modes] {data_dir.name}: training --mode {mode} ({minutes:g} min budget)")
         start = time.perf_counter()
         proc = subprocess.run([str(Path(sys.executable).parent / "homepage"), "train", str(data_dir), "--mode", mode, "--no-stage2",
-                               "--max-minutes", str(minutes), "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
+                               "--max-minutes", str(minutes), "--out", str(out), *split], capture_output=True, text=True, cwd=ROOT)
         seconds = time.perf_counter() - start
         if proc.returncode:
             rows.append({"mode": mode, "error": (proc.stderr or proc.stdout).strip().splitlines()[-1][:300]})
@@ -130,7 +138,8 @@ def run_modes(data_dir: Path, modes: list[str], minutes: float, work: Path) -> l
         size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
         metrics = manifest["metrics"]
         rows.append({"mode": mode, "ndcg@10": metrics["ndcg@10"], "ndcg@10_ci95": metrics["ndcg@10_ci95"], "seconds": round(seconds, 1),
-                     "train_seconds": manifest["training"]["seconds"], "saved_mb": round(size / 1e6, 2)})
+                     "train_seconds": manifest["training"]["seconds"], "epochs": manifest["training"]["epochs"],
+                     "stopped_by": manifest["training"]["stopped_by"], "saved_mb": round(size / 1e6, 2)})
         log(f"  mode {mode}: NDCG@10 {metrics['ndcg@10']:.4f}, {seconds:.0f} s, {size / 1e6:.1f} MB saved")
     return rows
 
@@ -155,20 +164,26 @@ def markdown_table(result: dict) -> str:
             ci = t.get("ndcg@10_ci95") or [float("nan")] * 2
             lines.append(f"| {'M' if name == 'before' else 'M2 (updated)'} | {t['ndcg@10']:.4f} [{ci[0]:.4f}, {ci[1]:.4f}] | {t['hr@10']:.4f} | "
                          f"{t['map@12']:.4f} | {side['true_click_rate']:.4f} | {w['click_rate']:.4f} [{w['ci95'][0]:.4f}, {w['ci95'][1]:.4f}] |")
-        lines += ["", "| layout judged off-policy | SNIPS estimate | 95% interval | simulator's truth | covered | support |", "|---|---|---|---|---|---|"]
+        lines += ["", "| layout judged off-policy | estimator | estimate | 95% interval | simulator's truth | covered | support |",
+                  "|---|---|---|---|---|---|---|"]
         for row in loop["offpolicy"]:
-            est = "–" if row["snips"] is None else f"{row['snips']:.4f}"
-            lines.append(f"| {row['layout']} | {est} | [{row['ci95'][0]:.4f}, {row['ci95'][1]:.4f}] | {row['true_click_rate']:.4f} | "
-                         f"{row['covered']} | {_share(row['support'])} |")
+            for key, label in (("snips", "SNIPS"), ("position_model", "position model")):
+                part = row.get(key) or {}
+                est = "–" if part.get("estimate") is None else f"{part['estimate']:.4f}"
+                lo, hi = part.get("ci95", [float("nan")] * 2)
+                lines.append(f"| {row['layout']} | {label} | {est} | [{lo:.4f}, {hi:.4f}] | {row['true_click_rate']:.4f} | "
+                             f"{part.get('covered')} | {_share(part.get('support'))} |")
     modes = result.get("modes")
     if modes:
-        lines += ["", "| encoder mode | test NDCG@10 | training time | saved model |", "|---|---|---|---|"]
+        lines += ["", "| encoder mode | test NDCG@10 | run time (training alone) | epochs, stopped by | saved model |", "|---|---|---|---|---|"]
         for row in modes:
             if "error" in row:
-                lines.append(f"| {row['mode']} | failed: {row['error']} | | |")
+                lines.append(f"| {row['mode']} | failed: {row['error']} | | | |")
                 continue
             lo, hi = row["ndcg@10_ci95"]
-            lines.append(f"| {row['mode']} | {row['ndcg@10']:.4f} [{lo:.4f}, {hi:.4f}] | {row['seconds']:.0f} s | {row['saved_mb']:.1f} MB |")
+            epochs = f"{row['epochs']}, {row['stopped_by']}" if "epochs" in row else "–"
+            lines.append(f"| {row['mode']} | {row['ndcg@10']:.4f} [{lo:.4f}, {hi:.4f}] | {row['seconds']:.0f} s ({row['train_seconds']:.0f} s) | "
+                         f"{epochs} | {row['saved_mb']:.1f} MB |")
     return "\n".join(lines)
 
 
@@ -179,17 +194,24 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--modes", default="frozen,top,lora")
     parser.add_argument("--minutes", type=float, default=8.0, help="training budget per encoder mode")
+    parser.add_argument("--no-loop", action="store_true", help="only the encoder modes (any data set; no simulator needed)")
+    parser.add_argument("--protocol", choices=("loo", "temporal"), help="held-out protocol of the mode runs (homepage train's default if unset)")
+    parser.add_argument("--test-days", type=int, help="temporal protocol: days of test (and of validation before it)")
     args = parser.parse_args()
+    split = [*(["--protocol", args.protocol] if args.protocol else []), *(["--test-days", str(args.test_days)] if args.test_days else [])]
     started = run_started("loop")
     with tempfile.TemporaryDirectory(prefix="loop-") as folder:
         work = Path(folder)
-        result = {"data": args.data.name, "loop": run_loop(args.data, args.model, args.days, work)}
+        result = {"data": args.data.name, "split": " ".join(split) or "homepage train's default"}
+        if not args.no_loop:
+            result["loop"] = run_loop(args.data, args.model, args.days, work)
         modes = [m for m in args.modes.split(",") if m]
         if modes:
-            result["modes"] = run_modes(args.data, modes, args.minutes, work)
-    write_json({**run_finished(started), **result}, OUT / "loop.json")
+            result["modes"] = run_modes(args.data, modes, args.minutes, work, split)
+    path = OUT / ("loop.json" if not args.no_loop else f"loop_modes_{args.data.name}.json")
+    write_json({**run_finished(started), **result}, path)
     log(markdown_table(result))
-    log(f"wrote {OUT / 'loop.json'}")
+    log(f"wrote {path}")
     return 0
 
 

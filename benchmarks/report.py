@@ -279,7 +279,12 @@ def loop_part(results: dict[str, dict]) -> list[str]:
     result = results.get("loop")
     if result is None:
         return [heading, "", "No result file yet: run `.venv/bin/python benchmarks/loop.py`.", ""]
-    return [heading, "", provenance(result), "", _render("loop", result, lambda: loop.markdown_table(result)), ""]
+    lines = [heading, "", provenance(result), "", _render("loop", result, lambda: loop.markdown_table(result)), ""]
+    for stem in sorted(s for s in results if s.startswith("loop_modes_")):  # the encoder modes on other data sets
+        other = results[stem]
+        lines += [f"### Encoder modes on {other.get('data', stem)} ({other.get('split', '')})", "", provenance(other), "",
+                  _render(stem, other, lambda other=other: loop.markdown_table(other)), ""]
+    return lines
 
 
 def readme_summary(results: dict[str, dict]) -> str:

@@ -184,7 +184,7 @@ def markdown_table(result: dict) -> str:
             epochs = f"{row['epochs']}, {row['stopped_by']}" if "epochs" in row else "–"
             lines.append(f"| {row['mode']} | {row['ndcg@10']:.4f} [{lo:.4f}, {hi:.4f}] | {row['seconds']:.0f} s ({row['train_seconds']:.0f} s) | "
                          f"{epochs} | {row['saved_mb']:.1f} MB |")
-    return "\n".join(lines)
+    return "\n".join(lines).strip("\n")
 
 
 def main() -> int:

@@ -33,7 +33,7 @@ from engine.evaluation.metrics import paired_bootstrap_ci  # noqa: E402
 from engine.data.splits import make_split  # noqa: E402
 from engine.models.final import load_final  # noqa: E402
 from engine.models.text_encoder import cached_item_vectors  # noqa: E402
-from engine.training.job import make_config, train_and_save  # noqa: E402
+from engine.training.job import make_config, mode_candidates, train_and_save  # noqa: E402
 from meta import run_finished, run_started  # noqa: E402
 
 RUNS = {  # name -> (protocol, test_days)
@@ -82,7 +82,7 @@ def parse_overrides(pairs: list[str]) -> dict:
     return out
 
 
-def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "top", overrides: dict | None = None,
+def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "auto", overrides: dict | None = None,
         keep_history: bool = False) -> tuple[str, dict] | None:
     path = prepare(name, data_root, reimport=False)
     if path is None:
@@ -99,6 +99,7 @@ def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "
     log(f"[{run_name}] training ({protocol}, budget {minutes} min, text={'yes' if config.use_text else 'no: id part only'})")
     model_dir, manifest, result = train_and_save(
         data, out_dir / "models" / run_name, config, protocol=protocol, test_days=days or 28, max_minutes=minutes, mask_history=mask,
+        modes=mode_candidates(config, mode),
         progress=lambda e: log(f"  {'refit ' if e.get('refit') else ''}epoch {e['epoch']:3d} step {e['step']:5d} loss {e['loss']:.3f} valid ndcg@10 {e['valid_ndcg@10']:.4f} ({e['seconds']:.0f}s)"),
         log=lambda line: log(f"  {line}"),
     )
@@ -115,7 +116,7 @@ def run(name: str, minutes: float, out_dir: Path, data_root: Path, mode: str = "
         models["two_stage"]["fit_seconds"] = round(result.seconds + manifest["stage2"]["seconds"], 1)
     speed = inference_speed(final, ctx.users)
     out = report(data.name, split, ctx, models, mask)
-    out["training"] = {"mode": config.mode, "overrides": overrides or {}, "seconds": result.seconds, "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "refit": result.refit, "start": "zero_shot" if config.user_residual else "random", "history": result.history}
+    out["training"] = {"mode": manifest.get("mode_choice", {}).get("chosen", config.mode), "mode_choice": manifest.get("mode_choice"), "overrides": overrides or {}, "seconds": result.seconds, "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "refit": result.refit, "start": "zero_shot" if config.user_residual else "random", "history": result.history}
     out["stage2"], out["final_model"] = manifest["stage2"], manifest["final_model"]
     out["inference_seconds_1000_users"] = speed
     best_base = max(BASELINES, key=lambda n: models[n]["ndcg@10"])
@@ -180,7 +181,8 @@ def main() -> None:
     parser.add_argument("--datasets", default="demo,movielens,hm,hm_week,beauty")
     parser.add_argument("--minutes", type=float, default=15.0, help="training budget per data set")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
-    parser.add_argument("--mode", choices=("top", "full", "frozen"), default="top", help="encoder fine-tuning mode (id-only data always trains frozen)")
+    parser.add_argument("--mode", choices=("auto", "top", "full", "frozen"), default="auto",
+                        help="encoder fine-tuning mode, as homepage train's --mode (id-only data always trains frozen)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a RankerConfig field, e.g. --set id_dropout=0.5 (repeatable)")
     parser.add_argument("--keep-history", action="store_true", help="a user's own past items may be recommended (runs named <data>_kept)")
     args = parser.parse_args()

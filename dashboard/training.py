@@ -15,7 +15,7 @@ from dashboard.sidebar import select_next_run
 from engine.core.access import max_train_minutes
 from engine.core.errors import DataError, ModelError
 
-MODES = {"top": "fine-tune the encoder's top layer", "frozen": "frozen encoder (fastest)", "full": "fine-tune the whole encoder (slowest)"}
+MODES = {"auto": "frozen and top both tried, the better on validation kept", "top": "fine-tune the encoder's top layer", "frozen": "frozen encoder (fastest)", "full": "fine-tune the whole encoder (slowest)"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 
 
@@ -42,7 +42,7 @@ def train_panel(data_dir: str, prefix: str, expanded_note: str | None = None) ->
 def run_training(data_dir: str, *, minutes: float, mode: str, protocol: str) -> None:
     """Train with the engine, drawing its per-epoch progress; select the new model and redraw."""
     from engine.models.store import new_model_dir
-    from engine.training.job import make_config, train_and_save
+    from engine.training.job import make_config, mode_candidates, train_and_save
     from engine.training.progress import describe_progress, finished_label
 
     if not R.may_change(Path(data_dir)):
@@ -60,7 +60,8 @@ def run_training(data_dir: str, *, minutes: float, mode: str, protocol: str) -> 
         bar.progress(min(state.fraction, 0.99), text=state.text)
 
     try:
-        out, manifest, result = train_and_save(data, new_model_dir(data_dir), config, protocol=protocol, max_minutes=minutes, progress=progress)
+        out, manifest, result = train_and_save(data, new_model_dir(data_dir), config, protocol=protocol, max_minutes=minutes, progress=progress,
+                                               modes=mode_candidates(config, mode))
     except (DataError, ModelError, ValueError) as exc:
         bar.empty()
         M.error(f"Training failed: {exc}")

@@ -22,8 +22,9 @@ def register(sub, add_split_args) -> None:
     p.add_argument("--out", type=Path, help="model directory (default DIR/models/<UTC timestamp>)")
     add_split_args(p)
     p.add_argument("--max-minutes", type=float, default=None, help="training budget; the best checkpoint so far is kept")
-    p.add_argument("--mode", choices=["top", "full", "frozen", "lora"], default="top",
-                   help="encoder fine-tuning: the top layer(s), all of it, none, or LoRA adapters (peft) on the top layer(s)")
+    p.add_argument("--mode", choices=["auto", "top", "full", "frozen", "lora"], default="auto",
+                   help="encoder fine-tuning: auto (frozen and top both trained, the better on validation kept; the default), "
+                        "the top layer(s), all of it, none, or LoRA adapters (peft) on the top layer(s)")
     p.add_argument("--max-epochs", type=int, default=None)
     p.add_argument("--encoder", help="BERT-family model folder (default: packaged all-MiniLM-L6-v2, or $HOMEPAGE_ENCODER)")
     p.add_argument("--seed", type=int, default=42)
@@ -66,7 +67,7 @@ def cmd_train(args) -> None:
 
     from engine.cli.common import load_data
     from engine.models.store import new_model_dir
-    from engine.training.job import train_and_save
+    from engine.training.job import mode_candidates, train_and_save
     from engine.training.progress import describe_progress
 
     if args.use_gpu and not args.workers:
@@ -90,6 +91,9 @@ def cmd_train(args) -> None:
     entries: list[dict] = []
 
     def progress(entry: dict) -> None:
+        if entry.get("epoch") == 0 and not entry.get("refit") and entries:  # the next encoder mode starts (--mode auto)
+            entries.clear()
+            bar.reset(total=steps)
         entries.append(entry)
         state = describe_progress(entries, config.max_epochs, args.max_minutes, refit_follows=config.refit)
         if state.refit and state.epoch == 1:  # the refit runs the best epoch count again: a bar of its own
@@ -105,11 +109,16 @@ def cmd_train(args) -> None:
     out, manifest, result = train_and_save(
         data, out, config, protocol=args.protocol, test_days=args.test_days, max_minutes=args.max_minutes,
         mask_history=not args.keep_history, progress=progress, stage2=not args.no_stage2, log=log, trainer=trainer,
+        modes=mode_candidates(config, args.mode),
     )
     bar.close()
     where = f"{args.workers} Ray workers{' with GPUs' if args.use_gpu else ''}" if args.workers else "one process"
     print(f"trained in {result.seconds:.0f}s on {where} ({result.epochs} epochs, {result.steps} steps, {result.events_per_second:,.0f} events/s; "
           f"stopped by {result.stopped_by}; best epoch {result.best_epoch}, valid NDCG@10 {result.best_valid_ndcg:.4f}; refit {result.refit})")
+    choice = manifest.get("mode_choice")
+    if choice:
+        tried = ", ".join(f"{m} {v:.4f} ({choice['seconds'][m]:.0f}s)" for m, v in choice["valid_ndcg@10"].items())
+        print(f"encoder mode {choice['chosen']}, chosen on validation NDCG@10 ({tried})")
     stage2 = manifest["stage2"]
     if "valid_ndcg@10" in stage2:
         v = stage2["valid_ndcg@10"]

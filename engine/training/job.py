@@ -16,6 +16,8 @@ from engine.training.loop import TrainResult
 
 
 FULL_SOFTMAX_MAX_ITEMS = 20_000  # catalogues up to this size train with a full softmax (every item a negative)
+AUTO = "auto"  # the encoder mode chosen on validation among AUTO_MODES
+AUTO_MODES = ("frozen", "top")  # tried in this order; frozen first: it is the cheaper, and leaves top the budget it did not use
 
 
 def zero_shot_start(data: Dataset, protocol: str, test_days: int = DEFAULT_TEST_DAYS, encoder: str | None = None) -> tuple[bool, dict]:
@@ -59,7 +61,9 @@ def make_config(
 
     Args:
         data: the loaded data directory.
-        mode: encoder fine-tuning (``top``, ``full``, ``frozen`` or ``lora``: LoRA adapters on the top layers).
+        mode: encoder fine-tuning (``top``, ``full``, ``frozen`` or ``lora``: LoRA adapters on the top
+            layers), or ``auto``: the config says ``top`` and :func:`mode_candidates` names the modes
+            :func:`train_and_save` chooses among on validation.
         seed: seeds torch and numpy.
         encoder: BERT-family model folder (None: the packaged MiniLM).
         event_head: also predict the next event type.
@@ -76,7 +80,7 @@ def make_config(
     import engine.models.two_tower  # looked up at call time, so that tests can swap in small defaults
 
     config = engine.models.two_tower.RankerConfig(
-        mode=mode, seed=seed, encoder_path=encoder, use_text=data.has_text(), event_head=event_head,
+        mode="top" if mode == AUTO else mode, seed=seed, encoder_path=encoder, use_text=data.has_text(), event_head=event_head,
         train_on_repeats=keep_history,  # masked evaluation never rewards predicting a repeat
         refit=protocol == "temporal",
     )
@@ -101,6 +105,12 @@ def make_config(
     return dataclasses.replace(config, **changes)
 
 
+def mode_candidates(config: RankerConfig, mode: str) -> tuple[str, ...]:
+    """The encoder modes to train and choose among on validation: ``AUTO_MODES`` for ``auto`` when
+    items have text (id-only data has no encoder to tune), else the config's own mode alone."""
+    return AUTO_MODES if mode == AUTO and config.use_text and config.mode != "frozen" else (config.mode,)
+
+
 def train_and_save(
     data: Dataset,
     out: str | Path,
@@ -114,6 +124,7 @@ def train_and_save(
     stage2: bool = True,
     log: Callable[[str], None] | None = None,
     trainer: Callable[..., tuple] | None = None,
+    modes: tuple[str, ...] | None = None,
 ) -> tuple[Path, dict, TrainResult]:
     """Fine-tune on the split's training part, evaluate on its test part and write the model directory.
 
@@ -133,6 +144,10 @@ def train_and_save(
             and returning what :func:`engine.training.loop.train_ranker` (the default) returns; e.g.
             ``engine.scale.train.train_ranker_distributed`` with its workers bound (``homepage train
             --workers N``), passed in by the caller: the training layer never imports engine.scale.
+        modes: encoder modes to choose among (:func:`mode_candidates`): each is trained in turn,
+            with what is left of the budget shared equally among those still to run, and the one
+            with the best validation NDCG@10 is kept (``manifest["mode_choice"]``); None or one
+            mode: ``config.mode`` alone.
 
     Returns:
         (the model directory, its manifest, the training summary). ``manifest["metrics"]`` holds the
@@ -146,7 +161,8 @@ def train_and_save(
 
     split = make_split(data, protocol, test_days)
     start = time.perf_counter()
-    model, _, result = (trainer or train_ranker)(data, split, config, max_minutes=max_minutes, progress=progress)
+    model, config, result, mode_choice = _train_choosing_mode(trainer or train_ranker, data, split, config, modes or (config.mode,),
+                                                              max_minutes, progress, log or (lambda _: None))
     rec = FineTunedRecommender(model, model.item_vectors().detach().numpy())
     valid_rec = rec if result.valid_model is model else FineTunedRecommender(result.valid_model, result.valid_model.item_vectors().detach().numpy())
     second = None
@@ -180,9 +196,44 @@ def train_and_save(
         "metrics_by_model": by_model,
         "stage2": stage2_info,
         "text": bool(config.use_text),
+        **({"mode_choice": mode_choice} if mode_choice else {}),
     }
     out = model.save_pretrained(out, data, manifest, extra=second.save if second is not None else None)
     return Path(out), manifest, result
+
+
+def _train_choosing_mode(trainer: Callable[..., tuple], data: Dataset, split, config: RankerConfig, modes: tuple[str, ...],
+                         max_minutes: float | None, progress: Callable[[dict], None] | None, log: Callable[[str], None]
+                         ) -> tuple[object, RankerConfig, TrainResult, dict | None]:
+    """Train ``config`` in each mode of ``modes`` and keep the best on validation NDCG@10.
+
+    Returns:
+        (the model, its config, its training summary, ``{"valid_ndcg@10": {mode: value},
+        "seconds": {mode: value}, "chosen": mode}`` or None with one mode).
+    """
+    if len(modes) == 1:
+        model, _, result = trainer(data, split, dataclasses.replace(config, mode=modes[0]), max_minutes=max_minutes, progress=progress)
+        return model, dataclasses.replace(config, mode=modes[0]), result, None
+    start = time.perf_counter()
+    best = None
+    valid, seconds = {}, {}
+    for i, mode in enumerate(modes):
+        budget = None
+        if max_minutes is not None:  # what is left, shared equally among the modes still to train
+            budget = max(max_minutes - (time.perf_counter() - start) / 60.0, 0.05) / (len(modes) - i)
+        candidate = dataclasses.replace(config, mode=mode)
+        log(f"encoder mode {mode} ({i + 1} of {len(modes)}, chosen on validation){f': {budget:.1f} min' if budget else ''}")
+        model, _, result = trainer(data, split, candidate, max_minutes=budget, progress=progress)
+        valid[mode], seconds[mode] = round(float(result.best_valid_ndcg), 5), round(float(result.seconds), 1)
+        log(f"encoder mode {mode}: validation NDCG@10 {result.best_valid_ndcg:.4f} in {result.seconds:.0f} s")
+        if best is None or result.best_valid_ndcg > best[2].best_valid_ndcg:
+            best = (model, candidate, result)
+        else:
+            del model, result  # only the best so far is held
+    model, config, result = best
+    result.seconds = round(sum(seconds.values()), 1)  # what choosing cost: every mode's training
+    log(f"encoder mode {config.mode} kept (validation NDCG@10 {result.best_valid_ndcg:.4f})")
+    return model, config, result, {"valid_ndcg@10": valid, "seconds": seconds, "chosen": config.mode}
 
 
 def _plain(metrics: dict) -> dict:

@@ -7,6 +7,7 @@ with other processes make these steps ten times slower, not faster.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from dataclasses import asdict
@@ -519,6 +520,47 @@ def test_cli_train_with_out(shop_dir: Path, tmp_path: Path, tiny_cli, capsys) ->
     data = load_dataset(shop_dir)
     vectors = Ranker.from_pretrained(out, data).saved_item_vectors
     assert vectors.shape == (data.n_items, 16)
+
+
+def test_the_encoder_mode_is_chosen_on_validation_with_the_budget_shared() -> None:
+    from engine.training.job import AUTO_MODES, _train_choosing_mode, mode_candidates
+    from engine.training.loop import TrainResult
+
+    calls = []
+
+    def trainer(data, split, config, max_minutes=None, progress=None):
+        calls.append((config.mode, max_minutes))
+        valid = {"frozen": 0.05, "top": 0.04}[config.mode]
+        return f"model-{config.mode}", None, TrainResult(best_valid_ndcg=valid, seconds=60.0)
+
+    config = engine.models.two_tower.RankerConfig(mode="top")
+    lines = []
+    model, chosen, result, choice = _train_choosing_mode(trainer, None, None, config, AUTO_MODES, 10.0, None, lines.append)
+    assert model == "model-frozen" and chosen.mode == "frozen" and result.best_valid_ndcg == 0.05
+    assert choice == {"valid_ndcg@10": {"frozen": 0.05, "top": 0.04}, "seconds": {"frozen": 60.0, "top": 60.0}, "chosen": "frozen"}
+    assert result.seconds == 120.0  # what choosing cost
+    assert [m for m, _ in calls] == ["frozen", "top"]
+    assert calls[0][1] == pytest.approx(5.0, abs=1e-3) and 9.9 < calls[1][1] <= 10.0  # half the budget, then all that is left (here nearly all)
+    assert any("kept" in line for line in lines)
+    calls.clear()  # one mode: trained as it is, no choice recorded
+    assert _train_choosing_mode(trainer, None, None, config, ("top",), None, None, lines.append)[3] is None and calls == [("top", None)]
+    assert mode_candidates(config, "auto") == AUTO_MODES and mode_candidates(config, "top") == ("top",)
+    ids_only = dataclasses.replace(config, use_text=False, mode="frozen")
+    assert mode_candidates(ids_only, "auto") == ("frozen",)  # no encoder to tune
+
+
+@pytest.mark.slow
+def test_cli_train_chooses_the_encoder_mode_by_default(shop_dir: Path, tmp_path: Path, tiny_cli, capsys) -> None:
+    out = tmp_path / "model"
+    rc = main(["train", str(shop_dir), "--out", str(out), "--protocol", "loo", "--max-epochs", "1", "--dim", "16", "--no-stage2"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    manifest = json.loads((out / "manifest.json").read_text())
+    choice = manifest["mode_choice"]
+    assert set(choice["valid_ndcg@10"]) == {"frozen", "top"} and choice["chosen"] in ("frozen", "top")
+    assert choice["valid_ndcg@10"][choice["chosen"]] == max(choice["valid_ndcg@10"].values())
+    assert json.loads((out / "config.json").read_text())["mode"] == choice["chosen"]
+    assert f"encoder mode {choice['chosen']}, chosen on validation" in captured.out
 
 
 @pytest.mark.slow

@@ -33,7 +33,7 @@ import numpy as np
 
 from engine.page.layout import Layout
 
-POOL_FACTOR = 3  # the exploration pool holds up to this many times the page's filled slots
+POOL_FACTOR = 3  # the exploration pool's best candidates: up to this many times the page's filled slots (plus any `always` items)
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,8 @@ class ExplorePolicy:
             candidates: (C,) item indices the pool is drawn from.
             scores: (C,) their scores (higher is stronger); non-finite scores are never explored.
             share: probability in [0, 1] that a filled slot is explored.
-            always: item indices that join the pool whatever their rank (those on the page, or
-                among ``candidates`` with a non-finite score, are left out).
+            always: item indices that join the pool whatever their rank (those on the page, not
+                among ``candidates`` or with a non-finite score there are left out).
 
         Returns:
             The policy, with ``keep`` and ``pool_prob`` from the formulas of the module docstring.

@@ -417,8 +417,9 @@ def offpolicy_comparison(studio: Studio, feedback: pd.DataFrame, logged_layout: 
       (:func:`engine.evaluation.offpolicy.position_based`): it also uses the current page's items
       the log showed in other slots, so a page that reorders or mixes the logged items is judged
       on all of its cards; it assumes clicks = P(slot looked at) x P(item attracts). ``support`` is
-      the share of the current page's cards whose item the log showed anywhere. None when the log
-      never moved an item between slots (no exploration).
+      the share of the current page's cards it can judge
+      (:class:`~engine.evaluation.offpolicy.PositionEstimate`). None when the log never moved an
+      item between slots (no exploration) or it can judge none of the cards.
     * **difference**: current - logged, with a paired bootstrap over users (one resample for both).
 
     Args:
@@ -494,7 +495,8 @@ def offpolicy_comparison(studio: Studio, feedback: pd.DataFrame, logged_layout: 
         result["sentence"] = (
             f"The log of page {logged_id} never showed any of the current page's items in the slot the current page puts them in, "
             f"so it cannot estimate the current page (SNIPS gives such items weight 0); the logged page got {observed:.4f} "
-            f"[{obs_lo:.4f}, {obs_hi:.4f}] clicks per card. Log with exploration (homepage simulate --explore) to compare other pages."
+            f"[{obs_lo:.4f}, {obs_hi:.4f}] clicks per card."
+            + ("" if explored else " Log with exploration (homepage simulate --explore) to compare other pages.")
         )
     pbm = result["current_position_model"]
     if pbm:

@@ -9,9 +9,9 @@ import pytest
 
 from engine.core.files import (
     atomic_save_npy,
-    cached_array,
     atomic_write,
     atomic_write_text,
+    cached_array,
     carry_over,
     create_from_stage,
     new_stage,
@@ -153,4 +153,3 @@ def test_cached_array_computes_once_keeps_the_newest_and_rebuilds_what_it_cannot
         assert cached_array(tmp_path, "kind", "cc", compute(6.0), valid=lambda a: a.shape == (4,)).tolist() == [6.0] * 3
     assert cached_array(None, "kind", "zz", compute(7.0)).tolist() == [7.0] * 3
     assert not list(tmp_path.glob("kind-zz*"))
-

@@ -150,6 +150,20 @@ def test_position_model_on_a_hand_made_log() -> None:
     assert half.support == 0.5 and half.estimate == pytest.approx(0.5 * 0.6)
 
 
+def test_position_model_judges_only_cards_it_can_place_on_one_scale() -> None:
+    log = pbm_log()
+    # Item D (3) shown only at position 2, which no moved item reaches: theta_2 is unknown, so D's r is
+    # too, wherever a page puts it. Positions 3 and 4 form a second, smaller group (item E moves
+    # between them, 50 rows each), whose theta cannot be put on the first group's scale.
+    extra = {"position": np.repeat([2, 3, 4], [100, 50, 50]), "item": np.repeat([3, 4, 4], [100, 50, 50]),
+             "click": np.concatenate([np.r_[np.ones(k), np.zeros(n - k)] for k, n in ((30, 100), (20, 50), (10, 50))])}
+    wide = {k: np.concatenate([log[k], extra[k]]) if k != "user" else np.arange(600) for k in log}
+    found = position_based(**wide, target=np.array([3, 2, 1, 4, 4]), n_boot=50)
+    # Only position 1 (C) counts: D has no rated position, positions 2-4 lie outside the fitted group.
+    assert found.support == pytest.approx(1 / 5) and found.estimate == pytest.approx(0.5 * 0.6)
+    assert found.theta[2:].tolist() == [0.0, 0.0, 0.0]
+
+
 def test_position_model_refuses_what_it_cannot_estimate() -> None:
     log = pbm_log()
     fixed = {k: v[log["item"] != 0] for k, v in log.items()}  # A removed: no item moves between positions
@@ -161,4 +175,3 @@ def test_position_model_refuses_what_it_cannot_estimate() -> None:
         position_based(**log, target=np.array([1]))
     with pytest.raises(ValueError, match="one value per logged row"):
         position_based(**{**log, "click": log["click"][:10]}, target=np.array([1, 2]))
-

@@ -142,4 +142,3 @@ def test_exploration_covers_the_pages_the_sliders_give(demo_studio) -> None:
     policy = ExplorePolicy.build(page, candidates, scores, 0.2, always=items)
     on_page = set(page.flat_items().tolist())
     assert set(items.tolist()) - on_page <= set(policy.pool.tolist())
-

@@ -30,7 +30,8 @@ def train_panel(data_dir: str, prefix: str, expanded_note: str | None = None) ->
     with st.form(f"{prefix}_train_form", border=True):
         c1, c2, c3 = st.columns(3)
         minutes = c1.number_input("Time budget (minutes)", min_value=0.5, max_value=max_train_minutes(), value=min(8.0, max_train_minutes()), step=0.5, key=f"{prefix}_train_minutes",
-                                  help="Training stops at the budget and keeps the best checkpoint so far")
+                                  help="Training stops at the budget and keeps the best checkpoint so far; with the auto encoder, "
+                                       "the two modes share it")
         mode = c2.selectbox("Encoder", list(MODES), format_func=lambda m: f"{m}: {MODES[m]}", key=f"{prefix}_train_mode")
         protocol = c3.selectbox("Held-out protocol", ["loo", "temporal"], key=f"{prefix}_train_protocol",
                                 format_func=lambda p: {"loo": "leave last one out", "temporal": "last 28 days"}[p])
@@ -55,6 +56,8 @@ def run_training(data_dir: str, *, minutes: float, mode: str, protocol: str) -> 
     entries: list[dict] = []
 
     def progress(entry: dict) -> None:
+        if entry.get("epoch") == 0 and not entry.get("refit") and entries:  # the next encoder mode starts (auto)
+            entries.clear()
         entries.append(entry)
         state = describe_progress(entries, config.max_epochs, minutes, refit_follows=config.refit)
         bar.progress(min(state.fraction, 0.99), text=state.text)

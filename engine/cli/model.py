@@ -118,7 +118,7 @@ def cmd_train(args) -> None:
     choice = manifest.get("mode_choice")
     if choice:
         tried = ", ".join(f"{m} {v:.4f} ({choice['seconds'][m]:.0f}s)" for m, v in choice["valid_ndcg@10"].items())
-        print(f"encoder mode {choice['chosen']}, chosen on validation NDCG@10 ({tried})")
+        print(f"encoder mode {choice['chosen']}, chosen on validation NDCG@10 ({tried}; {choice['total_seconds']:.0f}s in all)")
     stage2 = manifest["stage2"]
     if "valid_ndcg@10" in stage2:
         v = stage2["valid_ndcg@10"]
@@ -135,7 +135,11 @@ def cmd_train(args) -> None:
         from engine.studio.context import load_studio
 
         start = time.perf_counter()
-        load_studio(data, out, images=False)
+        try:
+            load_studio(data, out, images=False)
+        except (DataError, ModelError, MemoryError, OSError, ValueError) as exc:  # the model is saved: only the cache is missing
+            print(f"the serving cache was not filled ({exc}); the first page will compute it")
+            return
         print(f"serving cache ready in {time.perf_counter() - start:.0f}s (user vectors and EASE's table in {data.root / '.cache'}), "
               "so the first page does not compute them")
 

@@ -326,6 +326,7 @@ def load_studio(
     model_dir = Path(model_dir) if model_dir else newest_model(data.root)
     from engine.models.final import load_final
 
+    key = model_key(model_dir)  # before the weights are read: a model replaced meanwhile is not cached under the new key
     final, rec, manifest = load_final(model_dir, data)
     protocol = protocol or manifest.get("protocol", "loo")
     test_days = test_days or manifest.get("test_days") or DEFAULT_TEST_DAYS
@@ -343,4 +344,4 @@ def load_studio(
         from engine.data.colours import colour_features
 
         colours = colour_features(data)
-    return Studio.build(data, rec, split, stage, text_vectors, colours, final=final, cache=(data.root / ".cache", model_key(model_dir)))
+    return Studio.build(data, rec, split, stage, text_vectors, colours, final=final, cache=(data.root / ".cache", key))

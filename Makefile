@@ -31,7 +31,7 @@ chromium:
 demo: install
 	test -f $(DEMO_DIR)/items.csv || $(BIN)/homepage demo --out $(DEMO_DIR)
 	test -f $(DEMO_DIR)/baselines.json || $(BIN)/homepage baselines $(DEMO_DIR) --protocol loo --json $(DEMO_DIR)/baselines.json
-	ls $(DEMO_DIR)/models/*/manifest.json >/dev/null 2>&1 || $(BIN)/homepage train $(DEMO_DIR) --max-minutes 3
+	ls $(DEMO_DIR)/models/*/manifest.json >/dev/null 2>&1 || $(BIN)/homepage train $(DEMO_DIR) --max-minutes 2.5
 	$(BIN)/homepage app $(DEMO_DIR) $(APP_ARGS)
 
 test: install

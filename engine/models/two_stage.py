@@ -269,7 +269,7 @@ class TwoStage(Recommender):
         k = min(c.per_source, self.n_items_)
         per_source: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for name, source in self.sources.items():
-            scores = source.score(users).astype(np.float32, copy=True)
+            scores = source.score(users).astype(np.float32, copy=False)  # a new array (Recommender.score), masked in place
             if not c.keep_history:
                 mask_rows(scores, users, self.history_)
             # torch.topk alone: candidates need no tie order beyond the boundary (top_k's

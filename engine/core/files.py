@@ -138,7 +138,7 @@ CACHE_KEEP = 3  # files of one kind a cache folder keeps (the most recently used
 
 
 def cached_array(folder: str | Path | None, kind: str, key: str, compute: Callable[[], object],
-                 valid: Callable[[object], bool] = lambda _: True, keep: int = CACHE_KEEP):
+                 valid: Callable[[object], bool] = lambda _: True, keep: int | None = CACHE_KEEP):
     """``compute()``, a numpy array, kept in ``folder/<kind>-<key>.npy`` for the next call with the same key.
 
     A hit refreshes the file's time; after a write, only the ``keep`` most recently used files of
@@ -151,7 +151,7 @@ def cached_array(folder: str | Path | None, kind: str, key: str, compute: Callab
         key: what the value depends on, as a hex digest.
         compute: builds the value when there is no usable cache.
         valid: whether a cached value can be used (for example, its shape).
-        keep: files of the kind kept.
+        keep: files of the kind kept (None: every one).
 
     Returns:
         The cached or computed array.
@@ -170,9 +170,10 @@ def cached_array(folder: str | Path | None, kind: str, key: str, compute: Callab
     value = compute()
     try:
         atomic_save_npy(path, value)
-        older = sorted(folder.glob(f"{kind}-*.npy"), key=lambda p: p.stat().st_mtime, reverse=True)[keep:]
-        for stale in older:
-            stale.unlink(missing_ok=True)
+        if keep is not None:
+            older = sorted(folder.glob(f"{kind}-*.npy"), key=lambda p: p.stat().st_mtime, reverse=True)[keep:]
+            for stale in older:
+                stale.unlink(missing_ok=True)
     except OSError:
         pass  # a read-only or full data directory: no cache
     return value

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from engine.core.constants import TITLE_COL
-from engine.core.files import atomic_save_npy, read_cache
+from engine.core.files import cached_array
 
 ENCODER_ENV = "HOMEPAGE_ENCODER"  # point this at any BERT-family model folder to use your own
 TEXT_FIELDS = ("title", "category", "brand", "color", "description")
@@ -92,14 +92,10 @@ def cached_item_vectors(root: Path, items: pd.DataFrame, encoder_path: str | Non
     texts = item_texts(items)
     encoder_path = encoder_path or default_encoder_path()
     key = hashlib.sha256(("\n".join(texts) + "\x00" + str(Path(encoder_path).name)).encode()).hexdigest()[:16]
-    cache = Path(root) / ".cache" / f"text_vectors-{key}.npy"
-    cached = read_cache(cache, lambda path: np.load(path, allow_pickle=False), lambda v: v.ndim == 2 and len(v) == len(texts) and np.isfinite(v).all())
-    if cached is not None:
-        return cached
-    tokenizer, model = load_encoder(encoder_path)
-    vectors = encode_texts(texts, tokenizer, model)
-    try:
-        atomic_save_npy(cache, vectors)
-    except OSError:
-        pass  # a read-only data directory just means no cache
-    return vectors
+
+    def encode() -> np.ndarray:
+        tokenizer, model = load_encoder(encoder_path)
+        return encode_texts(texts, tokenizer, model)
+
+    return cached_array(Path(root) / ".cache", "text_vectors", key, encode,
+                        lambda v: v.ndim == 2 and len(v) == len(texts) and np.isfinite(v).all(), keep=None)

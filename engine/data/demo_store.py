@@ -533,7 +533,7 @@ def _make_picks(rng: np.random.Generator, users: dict[str, np.ndarray], n_days: 
     hour = 7 + rng.choice(len(hour_w), size=len(s_user), p=hour_w / hour_w.sum())
     s_start = s_day * 86400 + hour * 3600 + rng.integers(0, 3600, size=len(s_user))
     n_picks = np.minimum(1 + rng.poisson(2.3 * np.sqrt(act[s_user])), 12)
-    # Every user gets at least three picks (hence three events): top up the first session.
+    # Every user gets at least three picks (hence three events): the user's earliest visit takes the rest.
     total = np.bincount(s_user, weights=n_picks, minlength=n_users).astype(int)
     first_sess = np.searchsorted(s_user, np.arange(n_users))
     n_picks[first_sess] += np.maximum(3 - total, 0)

@@ -194,8 +194,7 @@ def position_based(user: np.ndarray, position: np.ndarray, item: np.ndarray, cli
     theta, r, rated = fit.run(np.asarray(shown.sum(axis=0)), np.asarray(clicked.sum(axis=0)))
     # A card is supported where its position's theta is identified and its item's r is: the item
     # was shown at a position of the fitted group whose theta is above 0.
-    theta_known = np.bincount(cell_pos[informative], minlength=n_pos) > 0
-    supported = np.flatnonzero((target >= 0) & theta_known & rated[0, np.maximum(target, 0)])
+    supported = np.flatnonzero((target >= 0) & fit.in_group & rated[0, np.maximum(target, 0)])
     filled = int((target >= 0).sum())
     if supported.size == 0:
         raise ValueError("the log never shows any of the target page's items where the position effect is known: nothing to estimate from")
@@ -238,12 +237,14 @@ class _PositionFit:
     to_pos: sparse.csr_matrix  # (cells, P) indicator of each cell's position
     to_item: sparse.csr_matrix  # (cells, I) indicator of each cell's item
     informative: np.ndarray  # (cells,) whether the cell takes part in theta's fit
+    in_group: np.ndarray  # (P,) the positions theta is fitted for (those of informative cells)
 
     @classmethod
     def build(cls, cell_pos: np.ndarray, cell_item: np.ndarray, n_pos: int, n_items: int, informative: np.ndarray) -> _PositionFit:
         rows, ones = np.arange(len(cell_pos)), np.ones(len(cell_pos))
         return cls(sparse.csr_matrix((ones, (rows, cell_pos)), shape=(len(cell_pos), n_pos)),
-                   sparse.csr_matrix((ones, (rows, cell_item)), shape=(len(cell_item), n_items)), informative)
+                   sparse.csr_matrix((ones, (rows, cell_item)), shape=(len(cell_item), n_items)), informative,
+                   np.bincount(cell_pos[informative], minlength=n_pos) > 0)
 
     def run(self, shown: np.ndarray, clicked: np.ndarray, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(B, P) theta, (B, I) r and (B, I) whether each item's r is defined (it was shown at a
@@ -264,9 +265,7 @@ class _PositionFit:
                 theta = new
                 if settled:
                     break
-            in_group = np.zeros(self.to_pos.shape[1], dtype=bool)
-            in_group[cell_pos[self.informative]] = True
-            theta = np.where(in_group, theta, 0.0)  # positions outside the fitted group have no theta
+            theta = np.where(self.in_group, theta, 0.0)  # positions outside the fitted group have no theta
             den = (shown * theta[:, cell_pos]) @ self.to_item  # every item's r, given theta
             r = np.where(den > 0, (clicked @ self.to_item) / den, 0.0)
         return theta, r, den > 0

@@ -85,12 +85,11 @@ class ExplorePolicy:
         ok = np.isfinite(scores) & ~np.isin(candidates, filled)
         ok_items, ok_scores = np.unique(candidates[ok], return_index=True)  # an item listed twice counts once
         order = np.lexsort((ok_items, -scores[ok][ok_scores]))  # best first, ties by item index
-        pool = ok_items[order][: POOL_FACTOR * n]
-        if always is not None and len(always):
-            extra = np.setdiff1d(np.intersect1d(np.asarray(always, dtype=np.int64), ok_items), pool)
-            if extra.size:  # appended after the top ones, best first
-                rank = dict(zip(ok_items[order].tolist(), range(len(order))))
-                pool = np.concatenate([pool, extra[np.argsort([rank[i] for i in extra.tolist()], kind="stable")]])
+        ranked = ok_items[order]
+        pool = ranked[: POOL_FACTOR * n]
+        if always is not None and len(always):  # appended after the top ones, best first
+            rest = ranked[POOL_FACTOR * n:]
+            pool = np.concatenate([pool, rest[np.isin(rest, np.asarray(always, dtype=np.int64))]])
         keep, pool_prob = slot_probabilities(n, len(pool), share)
         return cls(page, pool, float(share), keep, pool_prob)
 

@@ -363,7 +363,7 @@ def _on_page(log: pd.DataFrame, page: dict[tuple[int, int], str]) -> np.ndarray:
 def _position_estimate(log: pd.DataFrame, page: Layout, n_boot: int, seed: int) -> dict | None:
     """The position-based estimate (:func:`engine.evaluation.offpolicy.position_based`) of a fixed
     page's click rate from the log; None when the log cannot identify the position effect."""
-    slots = dict(_slot_items(page))
+    slots = _slot_items(page)
     width = 1 + max([s for _, s in slots] + [int(log[SLOT_COL].max())])
     n_rows = 1 + max([r for r, _ in slots] + [int(log[ROW_COL].max())])
     codes, _ = pd.factorize(pd.concat([log[ITEM_COL].astype(str), pd.Series(list(slots.values()), dtype=str)], ignore_index=True))

@@ -46,11 +46,11 @@ class FineTunedRecommender(Recommender):
             ((U, D) user vectors, (U, D) mean states), float32.
         """
         dim = self.item_vectors.shape[1]
-        last, mean = [np.zeros((0, dim), np.float32)], [np.zeros((0, dim), np.float32)]
-        for _, vectors, means in run_user_tower(self.model, histories, torch.from_numpy(self.item_vectors), batch, with_mean=True):
-            last.append(vectors.numpy())
-            mean.append(means)
-        return np.concatenate(last).astype(np.float32), np.concatenate(mean).astype(np.float32)
+        last, mean = np.zeros((len(histories), dim), np.float32), np.zeros((len(histories), dim), np.float32)
+        for rows, vectors, means in run_user_tower(self.model, histories, torch.from_numpy(self.item_vectors), batch, with_mean=True):
+            last[rows] = vectors.numpy()
+            mean[rows] = means
+        return last, mean
 
     def score(self, users: np.ndarray) -> np.ndarray:
         return score_users(self.model, self.histories(users), torch.from_numpy(self.item_vectors))

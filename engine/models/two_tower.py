@@ -29,6 +29,7 @@ from engine.models.store import Pretrained
 from engine.models.text_encoder import mean_pool
 
 ENCODER_MODES = ("top", "full", "frozen", "lora")
+TOKENS_PER_ROW = 16  # padded history positions per row of a scoring batch, on average (see run_user_tower)
 # LoRA in ``lora`` mode (Hu et al. 2021): W x + (alpha / r) B A x on these projections of the top layers.
 LORA_RANK, LORA_ALPHA, LORA_TARGETS = 8, 16, ("query", "value")
 
@@ -329,11 +330,27 @@ def pad_sequences(histories: list[np.ndarray], max_len: int, collapse: bool = Tr
     return out, np.maximum(lengths, 1)
 
 
+def _length_batches(order: np.ndarray, sorted_lengths: np.ndarray, batch: int) -> Iterator[np.ndarray]:
+    """Consecutive slices of ``order`` (rows by ascending length), each of at most ``batch`` rows
+    and, where its longest history allows, at most ``batch`` x :data:`TOKENS_PER_ROW` positions."""
+    budget, start = batch * TOKENS_PER_ROW, 0
+    while start < len(order):
+        stop = min(start + batch, len(order))
+        width = max(int(sorted_lengths[stop - 1]), 1)
+        if (stop - start) * width > budget:  # the rows before stop are no longer than width
+            stop = start + max(1, budget // width)
+        yield order[start:stop]
+        start = stop
+
+
 @torch.no_grad()
 def run_user_tower(
     model: Ranker, histories: list[np.ndarray], table: torch.Tensor, batch: int = 512, with_mean: bool = False
-) -> Iterator[tuple[int, torch.Tensor, np.ndarray | None]]:
+) -> Iterator[tuple[np.ndarray, torch.Tensor, np.ndarray | None]]:
     """The one way histories go through the user tower, batch by batch (in eval mode, no gradient).
+
+    Histories run in order of length, so a batch pads to its own longest history: on the H&M week
+    (median 3 items, window 50) batches in the given order were mostly padding.
 
     Args:
         model: the ranker.
@@ -344,26 +361,30 @@ def run_user_tower(
         with_mean: also return each user's mean state over the history positions.
 
     Yields:
-        (first row of the batch, (B, D) user vectors = the last state, (B, D) mean states or None).
+        (the batch's rows into ``histories``, (B, D) user vectors = the last state, (B, D) mean
+        states or None).
     """
     model.eval()
-    for s in range(0, len(histories), batch):
-        seqs, lengths = pad_sequences(histories[s : s + batch], model.config.max_len, model.config.collapse_repeats)
+    if model.config.collapse_repeats:
+        histories = [collapse_repeats(h) for h in histories]
+    lengths = np.minimum([len(h) for h in histories], model.config.max_len).astype(np.int64)
+    order = np.argsort(lengths, kind="stable")
+    for rows in _length_batches(order, lengths[order], batch):
+        seqs, lengths = pad_sequences([histories[r] for r in rows], model.config.max_len, collapse=False)
         if not with_mean:
-            yield s, model.user_vectors(torch.from_numpy(seqs), torch.from_numpy(lengths), table), None  # (B, D)
+            yield rows, model.user_vectors(torch.from_numpy(seqs), torch.from_numpy(lengths), table), None  # (B, D)
             continue
         states = model.user_states(table[torch.from_numpy(seqs)]).numpy()  # (B, L, D)
         valid = (np.arange(seqs.shape[1])[None, :] < lengths[:, None]).astype(np.float32)  # (B, L)
         mean = np.einsum("bld,bl->bd", states, valid) / lengths[:, None]
-        yield s, torch.from_numpy(states[np.arange(len(seqs)), lengths - 1]), mean
+        yield rows, torch.from_numpy(states[np.arange(len(seqs)), lengths - 1]), mean
 
 
 @torch.no_grad()
 def score_users(model: Ranker, histories: list[np.ndarray], table: torch.Tensor, batch: int = 512) -> np.ndarray:
     """Inner products of user vectors with every item: (U, I) float32. Empty histories score 0."""
-    out = np.zeros((len(histories), table.shape[0]), dtype=np.float32)
-    for s, users, _ in run_user_tower(model, histories, table, batch):
-        scores = (users @ table.T).numpy()  # (B, I)
-        scores[[len(h) == 0 for h in histories[s : s + batch]]] = 0.0
-        out[s : s + len(scores)] = scores
-    return out
+    vectors = torch.zeros((len(histories), table.shape[1]), dtype=table.dtype)
+    for rows, users, _ in run_user_tower(model, histories, table, batch):
+        vectors[torch.from_numpy(rows)] = users
+    vectors[torch.tensor([len(h) == 0 for h in histories], dtype=torch.bool)] = 0.0
+    return (vectors @ table.T).numpy()  # one product: the (U, I) result is written once

@@ -16,8 +16,10 @@ Score        s(u, i) = u . v_i   (divided by ``temperature`` in the training sof
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -25,10 +27,12 @@ import torch
 from torch import nn
 from transformers import BertConfig, BertModel
 
+from engine.core.files import cached_array
 from engine.models.store import Pretrained
 from engine.models.text_encoder import mean_pool
 
 ENCODER_MODES = ("top", "full", "frozen", "lora")
+TEXT_LAYERS_KEEP = 2  # cached lower-layer states kept per data directory (items x tokens x 384 float16 each)
 TOKENS_PER_ROW = 16  # padded history positions per row of a scoring batch, on average (see run_user_tower)
 # LoRA in ``lora`` mode (Hu et al. 2021): W x + (alpha / r) B A x on these projections of the top layers.
 LORA_RANK, LORA_ALPHA, LORA_TARGETS = 8, 16, ("query", "value")
@@ -162,7 +166,9 @@ class TextTower(nn.Module):
         self.register_buffer("input_ids", input_ids, persistent=False)  # (I, T)
         self.register_buffer("attention_mask", attention_mask, persistent=False)  # (I, T)
         n_layers = len(encoder.encoder.layer)
-        self.split = 0 if mode == "full" else n_layers - (top_layers if mode in ("top", "lora") else 0)
+        # Frozen caches below the same layer as top and lora (its table runs the rest once, without
+        # gradient), so one cache of the lower layers serves every mode `--mode auto` tries.
+        self.split = 0 if mode == "full" else max(n_layers - top_layers, 0)
         for p in encoder.parameters():
             p.requires_grad = mode == "full"
         if mode == "top":
@@ -194,14 +200,31 @@ class TextTower(nn.Module):
         self.offset = table.float() - self.encode_all()
 
     @torch.no_grad()
-    def build_cache(self, batch: int = 256) -> None:
-        """Hidden states below the fine-tuned layers, once (``top``/``lora``/``frozen`` modes)."""
+    def build_cache(self, batch: int = 256, folder: Path | None = None, encoder_name: str = "") -> None:
+        """Hidden states below the fine-tuned layers, once (``top``/``lora``/``frozen`` modes).
+
+        Args:
+            batch: items encoded at once.
+            folder: a data directory's ``.cache``, where the states are kept for the next model
+                trained on the same texts with the same encoder (None: computed, not kept).
+            encoder_name: what identifies the encoder's weights (its folder), part of the key.
+        """
         if self.mode == "full":
             return
-        parts = []
-        for s in range(0, len(self.input_ids), batch):
-            parts.append(self._run(self.input_ids[s : s + batch], self.attention_mask[s : s + batch], 0, self.split).half())
-        self.cache = torch.cat(parts)
+
+        def compute() -> np.ndarray:
+            parts = []
+            for s in range(0, len(self.input_ids), batch):
+                parts.append(self._run(self.input_ids[s : s + batch], self.attention_mask[s : s + batch], 0, self.split).half())
+            return torch.cat(parts).numpy()
+
+        digest = hashlib.sha1(f"{encoder_name}\x00{self.split}".encode())
+        for part in (self.input_ids, self.attention_mask):
+            digest.update(np.ascontiguousarray(part.numpy()).tobytes())
+        shape = (*self.input_ids.shape, self.encoder.config.hidden_size)
+        states = cached_array(folder, "text_layers", digest.hexdigest()[:20], compute,
+                              lambda v: v.shape == shape and v.dtype == np.float16, keep=TEXT_LAYERS_KEEP)
+        self.cache = torch.from_numpy(states)
 
     def _run(self, ids: torch.Tensor | None, mask: torch.Tensor, start: int, stop: int, hidden: torch.Tensor | None = None) -> torch.Tensor:
         """Run encoder layers [start, stop) and return hidden states (B, T, H)."""
@@ -336,9 +359,9 @@ def _length_batches(order: np.ndarray, sorted_lengths: np.ndarray, batch: int) -
     budget, start = batch * TOKENS_PER_ROW, 0
     while start < len(order):
         stop = min(start + batch, len(order))
-        width = max(int(sorted_lengths[stop - 1]), 1)
-        if (stop - start) * width > budget:  # the rows before stop are no longer than width
-            stop = start + max(1, budget // width)
+        # Padded positions of the first 1, 2, ... rows (rows ascend in length): the most that fit.
+        padded = np.arange(1, stop - start + 1) * np.maximum(sorted_lengths[start:stop], 1)
+        stop = start + max(1, int(np.searchsorted(padded, budget, side="right")))
         yield order[start:stop]
         start = stop
 

@@ -20,7 +20,7 @@ from engine.evaluation.heldout import EvalContext, evaluate_model
 from engine.data.splits import FitData, Split
 from engine.models.two_tower import Ranker, RankerConfig, TextTower
 from engine.models.finetuned import FineTunedRecommender
-from engine.models.text_encoder import item_texts, load_encoder
+from engine.models.text_encoder import default_encoder_path, item_texts, load_encoder
 
 
 @dataclass
@@ -67,7 +67,7 @@ def build_text_tower(data: Dataset, config: RankerConfig) -> TextTower:
     # Trim padding columns no item uses: cheaper layers.
     width = int(tok["attention_mask"].sum(1).max())
     tower = TextTower(encoder, tok["input_ids"][:, :width], tok["attention_mask"][:, :width], config.mode, config.top_layers)
-    tower.build_cache()
+    tower.build_cache(folder=data.root / ".cache", encoder_name=str(config.encoder_path or default_encoder_path()))
     return tower
 
 

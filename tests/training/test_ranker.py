@@ -650,3 +650,45 @@ def test_a_truncated_text_vector_cache_is_rebuilt(tmp_path: Path, monkeypatch) -
         again = text_encoder.cached_item_vectors(tmp_path, items)
     np.testing.assert_allclose(again, first, atol=1e-6)
     np.testing.assert_allclose(text_encoder.cached_item_vectors(tmp_path, items), first, atol=1e-6)  # and it is whole again
+
+
+def test_modes_share_the_cached_lower_layers_of_the_encoder(tmp_path: Path, monkeypatch) -> None:
+    """The first tower keeps the lower layers' states in DIR/.cache; a tower of another mode on the
+    same texts and encoder reads them instead of running those layers again."""
+    from engine.models.two_tower import TextTower
+    from engine.training.loop import build_text_tower
+
+    data = load_dataset(write_shop(tmp_path / "shop"))
+    frozen = build_text_tower(data, tiny_config(mode="frozen"))
+    assert len(list((data.root / ".cache").glob("text_layers-*.npy"))) == 1
+    lower_runs = []
+    run = TextTower._run
+    monkeypatch.setattr(TextTower, "_run", lambda self, ids, mask, start, stop, hidden=None: (
+        lower_runs.append(start), run(self, ids, mask, start, stop, hidden))[1])
+    top = build_text_tower(data, tiny_config(mode="top"))
+    assert 0 not in lower_runs  # nothing ran from the embeddings up
+    assert torch.equal(top.cache, frozen.cache) and top.split == frozen.split == 5
+    # A frozen tower's vectors are the full encoder's (layer 6 run from the cached layer 5).
+    full = TextTower(top.encoder, top.input_ids, top.attention_mask, "full", 1)
+    torch.testing.assert_close(frozen.encode_all(), full.encode_all(), atol=2e-3, rtol=0)
+
+
+def test_scores_do_not_depend_on_how_histories_are_batched(trained) -> None:
+    """score_users runs histories by length in token-bounded batches; each user's scores are those
+    of scoring the user alone, in the given order (an empty history scores 0)."""
+    from engine.models.two_tower import TOKENS_PER_ROW, _length_batches
+
+    data, split, model, _, _ = trained
+    table = model.item_vectors().detach()
+    rng = np.random.default_rng(0)
+    histories = [rng.integers(0, data.n_items, n) for n in (9, 1, 0, 4, 10, 2, 7, 3)]
+    together = score_users(model, histories, table, batch=3)
+    alone = np.concatenate([score_users(model, [h], table) for h in histories])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    assert not together[2].any()
+    lengths = np.array([40, 1, 40, 3, 40, 40])
+    order = np.argsort(lengths, kind="stable")
+    batches = list(_length_batches(order, lengths[order], batch=4))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(6))
+    assert all(len(b) * lengths[b].max() <= 4 * TOKENS_PER_ROW or len(b) == 1 for b in batches)
+    assert sorted(lengths[batches[0]].tolist()) == [1, 3]  # short rows together, each long one alone

@@ -12,7 +12,8 @@ process (`/usr/bin/time`; Ray workers are separate processes, their memory is no
 - train: `homepage train DIR --max-minutes T` (two stages; events per second from the manifest);
 - segments, page, compare: `homepage segments`, `homepage layout`, `homepage compare`;
 - score: `homepage score DIR --k 100` in one process, and with 1 and 2 local Ray workers (same top-k);
-- train_ray: `homepage train DIR --workers 2` for a short budget (events per second);
+- train_ray: `homepage train DIR --workers 2 --mode frozen` for a short budget (events per second; one
+  mode, so the budget is not shared out among the modes `auto` would try);
 - dashboard: the homepage in chromium: first page once the model exists, and a slider move.
 
 Between sizes it reports the growth exponent of each step's time and memory (time ∝ users^a).
@@ -110,7 +111,7 @@ def run_size(name: str, users: int, items: int, train_minutes: float, dashboard:
     elif "train" not in skip:
         steps.append(timed("train", homepage("train", str(data), "--max-minutes", str(train_minutes), "--out", str(model)), logs / "train.log"))
         manifest = json.loads((model / "manifest.json").read_text()) if (model / "manifest.json").is_file() else {}
-    extra = {"events_per_second_1": manifest.get("training", {}).get("events_per_second"),
+    extra = {"events_per_second_1": manifest.get("training", {}).get("events_per_second"), "mode_1": _mode(model),
              "ndcg@10": manifest.get("metrics", {}).get("ndcg@10"), "final_model": manifest.get("final_model")}
     if manifest and "segments" not in skip:
         seg = logs / "segments.json"
@@ -138,13 +139,20 @@ def run_size(name: str, users: int, items: int, train_minutes: float, dashboard:
             ray_model = logs / "model_ray"
             steps.append(reused["train_ray2"] if reused.get("train_ray2") else
                          timed("train_ray2", homepage("train", str(data), "--workers", "2", "--max-minutes", str(min(train_minutes, 5)),
-                                                      "--no-stage2", "--out", str(ray_model)), logs / "train_ray.log"))
+                                                      "--mode", "frozen", "--no-stage2", "--out", str(ray_model)), logs / "train_ray.log"))
             if (ray_model / "manifest.json").is_file():
                 extra["events_per_second_ray2"] = json.loads((ray_model / "manifest.json").read_text()).get("training", {}).get("events_per_second")
+                extra["mode_ray2"] = _mode(ray_model)
         if dashboard:
             extra["dashboard"] = _dashboard(data, model)
     return {"size": name, "users": users, "items": items, "score_users": min(users, SCORE_USERS), "steps": steps,
             "skipped": sorted(skip), **extra}
+
+
+def _mode(model_dir: Path) -> str | None:
+    """The encoder mode a saved model was trained in (its config.json), or None."""
+    path = model_dir / "config.json"
+    return json.loads(path.read_text()).get("mode") if path.is_file() else None
 
 
 LOGS = {"demo": "demo.log", "load": "load.log", "baselines": "baselines.log", "train": "train.log", "score_single": "score_0.log",
@@ -260,7 +268,8 @@ def markdown_table(result: dict) -> str:
             rates = ", ".join(f"{name.removeprefix('score_')} {n / s['seconds']:,.0f} users/s" for name, s in score.items())
             same = "" if r.get("score_same_topk") is None else f"; the same top-k in every run: {r['score_same_topk']}"
             notes.append(f"- {r['size']}: `{command}` (load the data and the model, rank the top 100 of {n:,} users, write): {rates}{same}.")
-        speeds = [f"{r[key]:,.0f} events/s {label}" for key, label in (("events_per_second_1", "in one process"), ("events_per_second_ray2", "with 2 Ray workers"))
+        speeds = [f"{r[key]:,.0f} events/s {label}" + (f" ({r[mode]} encoder)" if r.get(mode) else "")
+                  for key, label, mode in (("events_per_second_1", "in one process", "mode_1"), ("events_per_second_ray2", "with 2 Ray workers", "mode_ray2"))
                   if r.get(key)]
         if speeds or r.get("ndcg@10") is not None:
             notes.append(f"- {r['size']}: training throughput {', '.join(speeds) or 'not recorded'}; test NDCG@10 of the page's model "

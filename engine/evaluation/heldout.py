@@ -107,7 +107,9 @@ def evaluate_model(model, ctx: EvalContext, mask_history: bool = True) -> tuple[
 
 
 def tune(make: Callable[[], Recommender], split: Split, valid_ctx: EvalContext | None, mask_history: bool = True) -> dict:
-    """The parameter-grid point with the best validation NDCG@10 (models fitted on training data only).
+    """The parameter-grid point with the best validation NDCG@10 (models fitted on training data only;
+    each grid point is scored by the model's ``for_tuning`` stand-in, the model itself unless it has
+    a cheaper one).
 
     Returns:
         ``{"params": {...}}`` plus ``"valid_ndcg@10"`` (score per grid point) when there was a grid
@@ -118,11 +120,12 @@ def tune(make: Callable[[], Recommender], split: Split, valid_ctx: EvalContext |
     if grid and valid_ctx is not None and len(valid_ctx.users):
         names = list(grid)
         scores = {}
+        fit = split.fit_data("valid")
         for values in itertools.product(*(grid[n] for n in names)):
             model = make()
             for name, value in zip(names, values):
                 setattr(model, name, value)
-            model.fit(split.fit_data("valid"))
+            model = model.for_tuning(fit).fit(fit)
             res, _ = evaluate_model(model, valid_ctx, mask_history)
             scores[values] = res[f"ndcg@{DEFAULT_K}"]
         best = max(scores, key=lambda v: (scores[v], -list(scores).index(v)))

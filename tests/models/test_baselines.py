@@ -429,3 +429,18 @@ def test_rebuy_ranks_the_users_own_items_first_then_popularity() -> None:
     assert recent.rank(np.array([4]), 2, mask_history=False)[0][0].tolist() == [4, 0]  # no history: popularity
     with pytest.raises(ValueError, match="order"):
         Rebuy(order="oldest").fit(data)
+
+
+def test_a_shop_sized_ease_tunes_lambda_on_its_most_popular_items(monkeypatch) -> None:
+    """Beyond max_items active items, each lambda of the grid is scored by an EASE of the
+    EASE_TUNE_ITEMS most popular items; within max_items, by the model itself."""
+    monkeypatch.setattr(baselines, "EASE_TUNE_ITEMS", 2)
+    rng = np.random.default_rng(3)
+    x = (rng.random((30, 10)) < 0.4).astype(np.float64)
+    data = fit_data([(int(u), int(i), 0) for u, i in zip(*np.nonzero(x))], 30, 10)
+    big = EASE(lam=7.0, max_items=4)  # 10 active items > 4
+    proxy = big.for_tuning(data)
+    assert proxy is not big and proxy.max_items == 2 and proxy.lam == 7.0
+    assert sorted(proxy.fit(data).active_) == sorted(np.argsort(-x.sum(0), kind="stable")[:2])
+    small = EASE(lam=7.0, max_items=10)
+    assert small.for_tuning(data) is small

@@ -12,8 +12,9 @@ process (`/usr/bin/time`; Ray workers are separate processes, their memory is no
 - train: `homepage train DIR --max-minutes T` (two stages; events per second from the manifest);
 - segments, page, compare: `homepage segments`, `homepage layout`, `homepage compare`;
 - score: `homepage score DIR --k 100` in one process, and with 1 and 2 local Ray workers (same top-k);
-- train_ray: `homepage train DIR --workers 2 --mode frozen` for a short budget (events per second; one
-  mode, so the budget is not shared out among the modes `auto` would try);
+- train_one, train_ray2: `homepage train DIR --mode frozen --no-stage2` for a short budget in one
+  process and with `--workers 2` (events per second, like for like; one mode, so the budget is not
+  shared out among the modes `auto` would try);
 - dashboard: the homepage in chromium: first page once the model exists, and a slider move.
 
 Between sizes it reports the growth exponent of each step's time and memory (time ∝ users^a).
@@ -136,13 +137,15 @@ def run_size(name: str, users: int, items: int, train_minutes: float, dashboard:
             tables[workers] = out
         extra["score_same_topk"] = _same_tables(tables)
         if ray and users <= RAY_TRAIN_MAX_USERS:
-            ray_model = logs / "model_ray"
-            steps.append(reused["train_ray2"] if reused.get("train_ray2") else
-                         timed("train_ray2", homepage("train", str(data), "--workers", "2", "--max-minutes", str(min(train_minutes, 5)),
-                                                      "--mode", "frozen", "--no-stage2", "--out", str(ray_model)), logs / "train_ray.log"))
-            if (ray_model / "manifest.json").is_file():
-                extra["events_per_second_ray2"] = json.loads((ray_model / "manifest.json").read_text()).get("training", {}).get("events_per_second")
-                extra["mode_ray2"] = _mode(ray_model)
+            # Throughput, one process against 2 Ray workers: the same mode, budget and data.
+            short = ["--max-minutes", str(min(train_minutes, 5)), "--mode", "frozen", "--no-stage2"]
+            for step, workers, folder, key in (("train_one", [], "model_one", "one"), ("train_ray2", ["--workers", "2"], "model_ray", "ray2")):
+                out = logs / folder
+                steps.append(reused[step] if reused.get(step) else
+                             timed(step, homepage("train", str(data), *workers, *short, "--out", str(out)), logs / LOGS[step]))
+                if (out / "manifest.json").is_file():
+                    extra[f"events_per_second_{key}"] = json.loads((out / "manifest.json").read_text()).get("training", {}).get("events_per_second")
+                    extra[f"mode_{key}"] = _mode(out)
         if dashboard:
             extra["dashboard"] = _dashboard(data, model)
     return {"size": name, "users": users, "items": items, "score_users": min(users, SCORE_USERS), "steps": steps,
@@ -156,7 +159,7 @@ def _mode(model_dir: Path) -> str | None:
 
 
 LOGS = {"demo": "demo.log", "load": "load.log", "baselines": "baselines.log", "train": "train.log", "score_single": "score_0.log",
-        "score_1": "score_1.log", "score_2": "score_2.log", "train_ray2": "train_ray.log"}
+        "score_1": "score_1.log", "score_2": "score_2.log", "train_one": "train_one.log", "train_ray2": "train_ray.log"}
 
 
 def _earlier(name: str, step: str) -> dict | None:
@@ -269,7 +272,8 @@ def markdown_table(result: dict) -> str:
             same = "" if r.get("score_same_topk") is None else f"; the same top-k in every run: {r['score_same_topk']}"
             notes.append(f"- {r['size']}: `{command}` (load the data and the model, rank the top 100 of {n:,} users, write): {rates}{same}.")
         speeds = [f"{r[key]:,.0f} events/s {label}" + (f" ({r[mode]} encoder)" if r.get(mode) else "")
-                  for key, label, mode in (("events_per_second_1", "in one process", "mode_1"), ("events_per_second_ray2", "with 2 Ray workers", "mode_ray2"))
+                  for key, label, mode in (("events_per_second_1", "in the train step", "mode_1"), ("events_per_second_one", "in one process", "mode_one"),
+                                           ("events_per_second_ray2", "with 2 Ray workers", "mode_ray2"))
                   if r.get(key)]
         if speeds or r.get("ndcg@10") is not None:
             notes.append(f"- {r['size']}: training throughput {', '.join(speeds) or 'not recorded'}; test NDCG@10 of the page's model "

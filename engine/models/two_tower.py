@@ -19,8 +19,8 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterator
-from pathlib import Path
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -390,9 +390,9 @@ def run_user_tower(
     model.eval()
     if model.config.collapse_repeats:
         histories = [collapse_repeats(h) for h in histories]
-    lengths = np.minimum([len(h) for h in histories], model.config.max_len).astype(np.int64)
-    order = np.argsort(lengths, kind="stable")
-    for rows in _length_batches(order, lengths[order], batch):
+    read = np.minimum([len(h) for h in histories], model.config.max_len).astype(np.int64)  # positions read
+    order = np.argsort(read, kind="stable")
+    for rows in _length_batches(order, read[order], batch):
         seqs, lengths = pad_sequences([histories[r] for r in rows], model.config.max_len, collapse=False)
         if not with_mean:
             yield rows, model.user_vectors(torch.from_numpy(seqs), torch.from_numpy(lengths), table), None  # (B, D)

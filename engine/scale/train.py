@@ -210,7 +210,7 @@ def train_ranker_distributed(
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     start = time.perf_counter()
-    if config.use_text:  # the encoder's lower layers run once, here: workers read them from DIR/.cache
+    if config.use_text and config.mode != "full":  # the encoder's lower layers run once, here: workers read them from DIR/.cache
         build_text_tower(data, config)
     own_storage = storage_path is None
     storage = Path(tempfile.mkdtemp(prefix="homepage-train-") if own_storage else storage_path)

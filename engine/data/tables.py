@@ -207,22 +207,28 @@ def require_columns(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) -
 MISSING_MARKERS = frozenset({"nan", "none", "null", "<na>", "nat", "n/a"})  # what spreadsheets and pandas write for "no value"
 
 
-def require_values(frame: pd.DataFrame, column: str, path: Path) -> None:
+def require_values(frame: pd.DataFrame, column: str, path: Path) -> tuple[np.ndarray, object] | None:
     """Check that every row has a value in ``column``; an id written as NaN, None or null counts as empty.
+
+    Returns:
+        For a text column, its ``pd.factorize`` (codes, distinct values), which a caller mapping ids
+        can reuse; None for dates and numbers.
 
     Raises:
         DataError: some rows are empty (the message counts them and names the first, see :func:`row_locations`).
     """
     values = frame[column]
     empty = values.isna().to_numpy()
+    factorized = None
     if not (pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_numeric_dtype(values)):
         # The text markers are checked once per distinct value (a million users, not 27 million rows).
-        codes, uniques = pd.factorize(values)
+        factorized = codes, uniques = pd.factorize(values)
         marker = pd.Series(uniques).astype(str).str.strip().str.lower().isin(MISSING_MARKERS).to_numpy()
         if marker.any():
             empty = empty | ((codes >= 0) & marker[np.maximum(codes, 0)])
     if empty.any():
         raise DataError(f"{path}: column {column} is empty (or NaN/None/null) in {int(empty.sum())} row(s), first at {row_locations(frame, empty, path)}")
+    return factorized
 
 
 def parse_timestamps(values: pd.Series, path: Path, column: str = TIME_COL) -> pd.Series:
@@ -303,11 +309,14 @@ def _load_interactions(root: Path, item_index: dict[str, int], encoding: str, dr
     path = table_path(root, "interactions", required=True)
     inter = read_table(path, encoding, "interactions")
     require_columns(inter, INTERACTION_REQUIRED, path)
-    for column in INTERACTION_REQUIRED:
-        require_values(inter, column, path)
-    inter[USER_COL] = inter[USER_COL].astype(str)
-    inter[ITEM_COL] = inter[ITEM_COL].astype(str)
-    positions = pd.Index(list(item_index)).get_indexer(inter[ITEM_COL])  # item_index keeps the catalogue's order
+    factorized = {column: require_values(inter, column, path) for column in INTERACTION_REQUIRED}
+    for column in (USER_COL, ITEM_COL):
+        if not pd.api.types.is_string_dtype(inter[column]):  # ids read as numbers become text
+            inter[column] = inter[column].astype(str)
+            factorized[column] = None
+    # Each distinct item id is looked up once (26 million rows name 100,000 items at a million users).
+    codes, uniques = factorized[ITEM_COL] or pd.factorize(inter[ITEM_COL])
+    positions = pd.Index(list(item_index)).get_indexer(pd.Index(uniques).astype(str))[codes]  # item_index keeps the catalogue's order
     iidx = pd.Series(np.where(positions >= 0, positions, np.nan), index=inter.index)
     unknown = positions < 0
     if unknown.any():

@@ -6,6 +6,7 @@ what was saved before as it was."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -135,6 +136,17 @@ def read_cache(path: str | Path, load: Callable[[Path], object], valid: Callable
 
 
 CACHE_KEEP = 3  # files of one kind a cache folder keeps (the most recently used)
+
+
+def cache_key(*parts) -> str:
+    """A :func:`cached_array` key: 20 hex digits of the SHA-1 of the parts in order, a string by its
+    UTF-8 bytes and anything else as a contiguous numpy array's bytes."""
+    import numpy as np
+
+    digest = hashlib.sha1()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else np.ascontiguousarray(part).tobytes())
+    return digest.hexdigest()[:20]
 
 
 def cached_array(folder: str | Path | None, kind: str, key: str, compute: Callable[[], object],

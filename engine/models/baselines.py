@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import scipy.sparse as sp
 import torch
 
 from engine.core.constants import TIME_COL
-from engine.core.files import cached_array
+from engine.core.files import cache_key, cached_array
 from engine.core.memory import require
 from engine.data.splits import FitData
 from engine.models.topk import mask_rows, top_k
@@ -207,10 +206,8 @@ class EASE(Recommender):
         # (active, active): scoring gathers the history's active columns; a full (n_items, active)
         # table would take n_items x active floats (8 GB for 100,000 items).
         if self.cache_dir is not None and n >= EASE_CACHE_ABOVE:
-            digest = hashlib.sha1()
-            for part in (np.asarray(xa.shape), xa.indptr, xa.indices, active, np.asarray([self.lam], dtype=np.float64)):
-                digest.update(np.ascontiguousarray(part).tobytes())
-            b = cached_array(self.cache_dir, "ease", digest.hexdigest()[:20], lambda: self._invert(xa),
+            key = cache_key(np.asarray(xa.shape), xa.indptr, xa.indices, active, np.asarray([self.lam], dtype=np.float64))
+            b = cached_array(self.cache_dir, "ease", key, lambda: self._invert(xa),
                              lambda b: b.shape == (n, n) and b.dtype == np.float32)
         else:
             b = self._invert(xa)

@@ -16,7 +16,6 @@ Score        s(u, i) = u . v_i   (divided by ``temperature`` in the training sof
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
@@ -27,7 +26,7 @@ import torch
 from torch import nn
 from transformers import BertConfig, BertModel
 
-from engine.core.files import cached_array
+from engine.core.files import cache_key, cached_array
 from engine.models.store import Pretrained
 from engine.models.text_encoder import mean_pool
 
@@ -218,11 +217,9 @@ class TextTower(nn.Module):
                 parts.append(self._run(self.input_ids[s : s + batch], self.attention_mask[s : s + batch], 0, self.split).half())
             return torch.cat(parts).numpy()
 
-        digest = hashlib.sha1(f"{encoder_name}\x00{self.split}".encode())
-        for part in (self.input_ids, self.attention_mask):
-            digest.update(np.ascontiguousarray(part.numpy()).tobytes())
+        key = cache_key(f"{encoder_name}\x00{self.split}", self.input_ids.numpy(), self.attention_mask.numpy())
         shape = (*self.input_ids.shape, self.encoder.config.hidden_size)
-        states = cached_array(folder, "text_layers", digest.hexdigest()[:20], compute,
+        states = cached_array(folder, "text_layers", key, compute,
                               lambda v: v.shape == shape and v.dtype == np.float16, keep=TEXT_LAYERS_KEEP)
         self.cache = torch.from_numpy(states)
 
@@ -340,10 +337,8 @@ def collapse_repeats(seq: np.ndarray) -> np.ndarray:
     return seq[np.r_[True, seq[1:] != seq[:-1]]]
 
 
-def pad_sequences(histories: list[np.ndarray], max_len: int, collapse: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def pad_sequences(histories: list[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray]:
     """Most recent ``max_len`` items of each history, right-padded with 0: ((B, L), lengths (B,))."""
-    if collapse:
-        histories = [collapse_repeats(h) for h in histories]
     lengths = np.array([min(len(h), max_len) for h in histories], dtype=np.int64)
     width = max(1, int(lengths.max()) if len(lengths) else 1)
     out = np.zeros((len(histories), width), dtype=np.int64)
@@ -393,7 +388,7 @@ def run_user_tower(
     read = np.minimum([len(h) for h in histories], model.config.max_len).astype(np.int64)  # positions read
     order = np.argsort(read, kind="stable")
     for rows in _length_batches(order, read[order], batch):
-        seqs, lengths = pad_sequences([histories[r] for r in rows], model.config.max_len, collapse=False)
+        seqs, lengths = pad_sequences([histories[r] for r in rows], model.config.max_len)
         if not with_mean:
             yield rows, model.user_vectors(torch.from_numpy(seqs), torch.from_numpy(lengths), table), None  # (B, D)
             continue

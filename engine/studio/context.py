@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from engine.evaluation import metrics as M
 from engine.core.constants import HEAD_SHARE, SEED, TIME_COL
-from engine.core.files import cached_array
+from engine.core.files import cache_key, cached_array
 from engine.data.tables import Dataset
 from engine.data.colours import ColourFeatures
 from engine.data.splits import FitData, Split
@@ -235,12 +235,10 @@ def _user_states(rec: FineTunedRecommender, histories: list[np.ndarray], cache: 
     if cache is None or not histories:
         return rec.user_states(histories)
     folder, key = cache
-    digest = hashlib.sha1(key.encode())
-    digest.update(np.asarray([len(h) for h in histories], dtype=np.int64).tobytes())
-    digest.update(np.concatenate(histories).astype(np.int64).tobytes())
     dim = rec.item_vectors.shape[1]
-    both = cached_array(folder, "user_states", digest.hexdigest()[:20], lambda: np.hstack(rec.user_states(histories)),
-                        lambda a: a.shape == (len(histories), 2 * dim) and a.dtype == np.float32)
+    lengths = np.asarray([len(h) for h in histories], dtype=np.int64)
+    both = cached_array(folder, "user_states", cache_key(key, lengths, np.concatenate(histories).astype(np.int64)),
+                        lambda: np.hstack(rec.user_states(histories)), lambda a: a.shape == (len(histories), 2 * dim) and a.dtype == np.float32)
     return both[:, :dim], both[:, dim:]
 
 

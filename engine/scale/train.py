@@ -210,7 +210,9 @@ def train_ranker_distributed(
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     start = time.perf_counter()
-    if config.use_text and config.mode != "full":  # the encoder's lower layers run once, here: workers read them from DIR/.cache
+    if config.use_text and config.mode != "full":
+        # The encoder's lower layers run once, here, into DIR/.cache, where the workers read them;
+        # the tower is not held while they train (the one below is rebuilt from the file).
         build_text_tower(data, config)
     own_storage = storage_path is None
     storage = Path(tempfile.mkdtemp(prefix="homepage-train-") if own_storage else storage_path)

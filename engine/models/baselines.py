@@ -38,7 +38,7 @@ class Recommender:
     def rank(self, users: np.ndarray, k: int, mask_history: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Each user's top-k items and scores, best first; history items masked by default."""
         users = np.asarray(users, dtype=np.int64)
-        scores = self.score(users).astype(np.float32, copy=True)
+        scores = self.score(users).astype(np.float32, copy=False)  # score() returns a new array
         if mask_history:
             mask_rows(scores, users, self.history_)
         return top_k(scores, k)

@@ -50,10 +50,11 @@ def test_top_k_ties_by_lower_index_and_masking() -> None:
         top_k(np.array([[0.1, np.nan, 0.3]]), 3)
 
 
+@pytest.mark.parametrize("levels", [4, 30])  # ties across the k-th place in most rows; ties within the list in many
 @pytest.mark.parametrize("k", [1, 5, 12, 40])
-def test_top_k_matches_a_full_sort_on_many_ties(k: int) -> None:
+def test_top_k_matches_a_full_sort_on_many_ties(k: int, levels: int) -> None:
     rng = np.random.default_rng(k)
-    scores = rng.integers(0, 4, size=(50, 40)).astype(np.float32)
+    scores = rng.integers(0, levels, size=(50, 40)).astype(np.float32)
     scores[0] = -np.inf  # a row with nothing recommendable still returns k items, lowest index first
     items, vals = top_k(scores, k)
     for row in range(50):

@@ -21,7 +21,8 @@ def register(sub, add_split_args) -> None:
     p.add_argument("dir", type=Path)
     p.add_argument("--out", type=Path, help="model directory (default DIR/models/<UTC timestamp>)")
     add_split_args(p)
-    p.add_argument("--max-minutes", type=float, default=None, help="training budget; the best checkpoint so far is kept")
+    p.add_argument("--max-minutes", type=float, default=None, help="budget of the training epochs, the modes --mode auto tries sharing it; the best checkpoint so far is kept "
+                        "(encoding a new catalogue's item texts once, stage 2 and the test evaluation come on top)")
     p.add_argument("--mode", choices=["auto", "top", "full", "frozen", "lora"], default="auto",
                    help="encoder fine-tuning: auto (frozen and top both trained, the better on validation kept; the default), "
                         "the top layer(s), all of it, none, or LoRA adapters (peft) on the top layer(s)")
@@ -112,6 +113,8 @@ def cmd_train(args) -> None:
         modes=mode_candidates(config, args.mode),
     )
     bar.close()
+    if manifest["training"].get("encode_seconds"):
+        print(f"item texts encoded in {manifest['training']['encode_seconds']:.0f}s, before the budget (kept in {args.dir / '.cache'} for the next model)")
     where = f"{args.workers} Ray workers{' with GPUs' if args.use_gpu else ''}" if args.workers else "one process"
     print(f"trained in {result.seconds:.0f}s on {where} ({result.epochs} epochs, {result.steps} steps, {result.events_per_second:,.0f} events/s; "
           f"stopped by {result.stopped_by}; best epoch {result.best_epoch}, valid NDCG@10 {result.best_valid_ndcg:.4f}; refit {result.refit})")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -29,9 +29,17 @@ class FitData:
     interactions: pd.DataFrame
     n_users: int
     n_items: int
+    # matrix() and sequences(), made once: several models fitted on the same data each read them,
+    # which at a million users is seconds every time. Callers treat them as read-only.
+    _made: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def matrix(self, binary: bool = True) -> sp.csr_matrix:
-        """User x item matrix; repeated rows collapse to 1 when binary."""
+        """User x item matrix; repeated rows collapse to 1 when binary (made once, shared: read-only)."""
+        if ("matrix", binary) not in self._made:
+            self._made["matrix", binary] = self._matrix(binary)
+        return self._made["matrix", binary]
+
+    def _matrix(self, binary: bool) -> sp.csr_matrix:
         inter = self.interactions
         data = np.ones(len(inter), dtype=np.float32)
         m = sp.csr_matrix((data, (inter["uidx"].to_numpy(), inter["iidx"].to_numpy())), shape=(self.n_users, self.n_items))
@@ -41,7 +49,12 @@ class FitData:
         return m
 
     def sequences(self) -> dict[int, np.ndarray]:
-        """Each user's item indices in time order."""
+        """Each user's item indices in time order (made once, shared: read-only)."""
+        if "sequences" not in self._made:
+            self._made["sequences"] = self._sequences()
+        return self._made["sequences"]
+
+    def _sequences(self) -> dict[int, np.ndarray]:
         inter = self.interactions
         order = np.argsort(inter["uidx"].to_numpy(), kind="stable")
         users = inter["uidx"].to_numpy()[order]
@@ -75,10 +88,17 @@ class Split:
     test_days: int | None = None
     test_start: pd.Timestamp | None = None
     valid_start: pd.Timestamp | None = None
+    _fits: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def fit_data(self, stage: str) -> FitData:
-        """Training data for a stage: train for ``valid``, train + valid for ``test``."""
+        """Training data for a stage: train for ``valid``, train + valid for ``test`` (made once per
+        stage, so what its :class:`FitData` makes once is shared by every model fitted on it)."""
         _check_stage(stage)
+        if stage not in self._fits:
+            self._fits[stage] = self._fit_data(stage)
+        return self._fits[stage]
+
+    def _fit_data(self, stage: str) -> FitData:
         frame = self.train
         if stage == "test":
             frame = pd.concat([self.train, self.valid], ignore_index=True)

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 from meta import command_line, run_finished, run_started, utc_now  # noqa: E402
 
 from engine.core.jsonio import write_json  # noqa: E402
@@ -116,14 +117,17 @@ def run_size(name: str, users: int, items: int, train_minutes: float, dashboard:
              "ndcg@10": manifest.get("metrics", {}).get("ndcg@10"), "final_model": manifest.get("final_model")}
     if manifest and "segments" not in skip:
         seg = logs / "segments.json"
-        steps.append(timed("segments", homepage("segments", str(data), "--model", str(model), "--json", str(seg)), logs / "segments.log"))
+        steps.append(reused["segments"] if reused.get("segments") else
+                     timed("segments", homepage("segments", str(data), "--model", str(model), "--json", str(seg)), logs / "segments.log"))
         segment = _first_segment(seg)
-        steps.append(timed("page", homepage("layout", str(data), "--model", str(model), "--segment", segment, "--diversity", "0.3",
+        steps.append(reused["page"] if reused.get("page") else
+                     timed("page", homepage("layout", str(data), "--model", str(model), "--segment", segment, "--diversity", "0.3",
                                             "--json", str(logs / "layout.json")), logs / "layout.log"))
         a, b = logs / "a.json", logs / "b.json"
         a.write_text(json.dumps({"diversity": 0.0}))
         b.write_text(json.dumps({"diversity": 0.5, "long_tail": 0.3}))
-        steps.append(timed("compare", homepage("compare", str(data), "--model", str(model), "--segment", segment, "--a", str(a), "--b", str(b),
+        steps.append(reused["compare"] if reused.get("compare") else
+                     timed("compare", homepage("compare", str(data), "--model", str(model), "--segment", segment, "--a", str(a), "--b", str(b),
                                                "--json", str(logs / "compare.json")), logs / "compare.log"))
     if manifest:
         tables = {}
@@ -135,7 +139,7 @@ def run_size(name: str, users: int, items: int, train_minutes: float, dashboard:
             step = f"score_{workers or 'single'}"
             steps.append(reused[step] if reused.get(step) else timed(step, homepage(*args), logs / f"score_{workers}.log"))
             tables[workers] = out
-        extra["score_same_topk"] = _same_tables(tables)
+        extra["score_same_topk"], extra["score_same_share"] = _same_tables(tables)
         if ray and users <= RAY_TRAIN_MAX_USERS:
             # Throughput, one process against 2 Ray workers: the same mode, budget and data.
             short = ["--max-minutes", str(min(train_minutes, 5)), "--mode", "frozen", "--no-stage2"]
@@ -158,7 +162,8 @@ def _mode(model_dir: Path) -> str | None:
     return json.loads(path.read_text()).get("mode") if path.is_file() else None
 
 
-LOGS = {"demo": "demo.log", "load": "load.log", "baselines": "baselines.log", "train": "train.log", "score_single": "score_0.log",
+LOGS = {"demo": "demo.log", "load": "load.log", "baselines": "baselines.log", "train": "train.log", "segments": "segments.log",
+        "page": "layout.log", "compare": "compare.log", "score_single": "score_0.log",
         "score_1": "score_1.log", "score_2": "score_2.log", "train_one": "train_one.log", "train_ray2": "train_ray.log"}
 
 
@@ -189,15 +194,20 @@ def _first_segment(path: Path) -> str:
         return "kmeans-1"
 
 
-def _same_tables(tables: dict[int, Path]) -> bool | None:
+def _same_tables(tables: dict[int, Path]) -> tuple[bool | None, float | None]:
+    """Whether every run wrote the same (user, rank, item) rows, and the share of rows all agree on."""
     import pandas as pd
 
     frames = {w: pd.read_parquet(p) for w, p in tables.items() if p.is_file()}
     if len(frames) < 2:
-        return None
-    base = frames[min(frames)].sort_values(["user_id", "rank"]).reset_index(drop=True)
-    return all(f.sort_values(["user_id", "rank"]).reset_index(drop=True)[["user_id", "rank", "item_id"]].equals(base[["user_id", "rank", "item_id"]])
-               for f in frames.values())
+        return None, None
+    keys = ["user_id", "rank", "item_id"]
+    sorted_frames = [f.sort_values(["user_id", "rank"]).reset_index(drop=True)[keys] for f in frames.values()]
+    base = sorted_frames[0]
+    if any(len(f) != len(base) or not f[["user_id", "rank"]].equals(base[["user_id", "rank"]]) for f in sorted_frames):
+        return False, None
+    agree = np.logical_and.reduce([f["item_id"].to_numpy() == base["item_id"].to_numpy() for f in sorted_frames])
+    return bool(agree.all()), round(float(agree.mean()), 6)
 
 
 def _dashboard(data: Path, model: Path) -> dict:
@@ -253,12 +263,15 @@ def markdown_table(result: dict) -> str:
             elif found["rc"]:
                 cells.append(f"failed ({found.get('error', '')[:60]})")
             else:
-                cells.append(f"{found['seconds']:,.0f} s, {found['peak_mb']:,} MB")
+                cells.append(f"{found['seconds']:,.0f} s, {found['peak_mb']:,} MB" + (" †" if found.get("reused") else ""))
         for b in sizes[1:]:
             g = grow.get((step, b))
             cells.append(f"{g['time_exponent']:.2f}, {g.get('memory_exponent', float('nan')):.2f}" if g else "–")
         lines.append("| " + " | ".join(cells) + " |")
     notes = []
+    if any(s.get("reused") for r in runs for s in r["steps"]):
+        notes.append("- †: measured by an earlier run of the benchmark, the one that made the step's output (its time and memory "
+                     "from that run's log); the command below re-ran the other steps.")
     for r in runs:
         if r.get("command"):
             notes.append(f"- {r['size']}: `{r['command']}`, {r['started'][:16].replace('T', ' ')} to {r['finished'][11:16]} UTC.")
@@ -270,6 +283,8 @@ def markdown_table(result: dict) -> str:
             command = f"homepage score --limit {n:,}" if "score_users" in r else "homepage score"
             rates = ", ".join(f"{name.removeprefix('score_')} {n / s['seconds']:,.0f} users/s" for name, s in score.items())
             same = "" if r.get("score_same_topk") is None else f"; the same top-k in every run: {r['score_same_topk']}"
+            if r.get("score_same_share") is not None and not r["score_same_topk"]:
+                same += f" ({r['score_same_share']:.4%} of (user, rank) rows alike)"
             notes.append(f"- {r['size']}: `{command}` (load the data and the model, rank the top 100 of {n:,} users, write): {rates}{same}.")
         speeds = [f"{r[key]:,.0f} events/s {label}" + (f" ({r[mode]} encoder)" if r.get(mode) else "")
                   for key, label, mode in (("events_per_second_1", "in the train step", "mode_1"), ("events_per_second_one", "in one process", "mode_one"),
@@ -294,7 +309,7 @@ def main() -> int:
     parser.add_argument("--no-dashboard", action="store_true")
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--skip", default="", help="comma-separated steps left out (baselines; train, and with it every step that needs a model; segments: segments, page and compare)")
-    parser.add_argument("--reuse", default="", help="comma-separated steps (load, baselines, train, score_*, train_ray2) whose output an earlier run left: "
+    parser.add_argument("--reuse", default="", help="comma-separated steps (load, baselines, train, segments, page, compare, score_*, train_one, train_ray2) whose output an earlier run left: "
                         "their rows come from that run's logs")
     parser.add_argument("--reuse-data", action="store_true", help="keep a store already generated by an earlier run (its demo timing from demo.log)")
     args = parser.parse_args()

@@ -208,7 +208,7 @@ def train_and_save(
 def _encode_catalogue(data: Dataset, config: RankerConfig, modes: tuple[str, ...], log: Callable[[str], None]) -> float:
     """Run the pretrained encoder's lower layers over every item text into ``DIR/.cache`` before
     the budget starts, where every mode that caches them (all but ``full``) and every Ray worker
-    reads them: a one-time cost per catalogue (about 10 minutes for 100,000 items on 2 cores),
+    reads them: a one-time cost per catalogue (488 s for 100,000 items on 2 cores),
     which a time budget shared among modes would otherwise charge to the first. Returns its seconds."""
     from engine.training.loop import build_text_tower
 

@@ -281,7 +281,8 @@ def markdown_table(result: dict) -> str:
         if score:
             n = min(r["users"], r.get("score_users", r["users"]))
             command = f"homepage score --limit {n:,}" if "score_users" in r else "homepage score"
-            rates = ", ".join(f"{name.removeprefix('score_')} {n / s['seconds']:,.0f} users/s" for name, s in score.items())
+            label = {"score_single": "one process", "score_1": "1 Ray worker", "score_2": "2 Ray workers"}
+            rates = ", ".join(f"{label.get(name, name)} {n / s['seconds']:,.0f} users/s" for name, s in score.items())
             same = "" if r.get("score_same_topk") is None else f"; the same top-k in every run: {r['score_same_topk']}"
             if r.get("score_same_share") is not None and not r["score_same_topk"]:
                 same += f" ({r['score_same_share']:.4%} of (user, rank) rows alike)"

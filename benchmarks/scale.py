@@ -96,16 +96,16 @@ def run_size(name: str, users: int, items: int, train_minutes: float, dashboard:
     if steps[-1]["rc"]:
         return {"size": name, "users": users, "items": items, "steps": steps}
     reused = {step: _earlier(name, step) for step in reuse_steps}
-    if reused.get("load"):
-        steps.append(reused["load"])
-    else:
-        steps.append(timed("load", python(
+
+    def measure(step: str, argv: list[str]) -> dict:
+        """The step's row: from the earlier run that made its output when it is reused, else run now (log: ``LOGS[step]``)."""
+        return reused[step] if reused.get(step) else timed(step, argv, logs / LOGS[step])
+
+    steps.append(measure("load", python(
         f"from engine.data.tables import load_dataset; d = load_dataset({str(data)!r}); "
-        "print(d.n_users, d.n_items, len(d.interactions))"), logs / "load.log"))
-    if reused.get("baselines"):
-        steps.append(reused["baselines"])
-    elif "baselines" not in skip:
-        steps.append(timed("baselines", homepage("baselines", str(data), "--no-ild", "--json", str(logs / "baselines.json")), logs / "baselines.log"))
+        "print(d.n_users, d.n_items, len(d.interactions))")))
+    if reused.get("baselines") or "baselines" not in skip:
+        steps.append(measure("baselines", homepage("baselines", str(data), "--no-ild", "--json", str(logs / "baselines.json"))))
     manifest = {}
     if reused.get("train") and (model / "manifest.json").is_file():
         steps.append(reused["train"])
@@ -117,18 +117,15 @@ def run_size(name: str, users: int, items: int, train_minutes: float, dashboard:
              "ndcg@10": manifest.get("metrics", {}).get("ndcg@10"), "final_model": manifest.get("final_model")}
     if manifest and "segments" not in skip:
         seg = logs / "segments.json"
-        steps.append(reused["segments"] if reused.get("segments") else
-                     timed("segments", homepage("segments", str(data), "--model", str(model), "--json", str(seg)), logs / "segments.log"))
+        steps.append(measure("segments", homepage("segments", str(data), "--model", str(model), "--json", str(seg))))
         segment = _first_segment(seg)
-        steps.append(reused["page"] if reused.get("page") else
-                     timed("page", homepage("layout", str(data), "--model", str(model), "--segment", segment, "--diversity", "0.3",
-                                            "--json", str(logs / "layout.json")), logs / "layout.log"))
+        steps.append(measure("page", homepage("layout", str(data), "--model", str(model), "--segment", segment, "--diversity", "0.3",
+                                              "--json", str(logs / "layout.json"))))
         a, b = logs / "a.json", logs / "b.json"
         a.write_text(json.dumps({"diversity": 0.0}))
         b.write_text(json.dumps({"diversity": 0.5, "long_tail": 0.3}))
-        steps.append(reused["compare"] if reused.get("compare") else
-                     timed("compare", homepage("compare", str(data), "--model", str(model), "--segment", segment, "--a", str(a), "--b", str(b),
-                                               "--json", str(logs / "compare.json")), logs / "compare.log"))
+        steps.append(measure("compare", homepage("compare", str(data), "--model", str(model), "--segment", segment, "--a", str(a), "--b", str(b),
+                                                 "--json", str(logs / "compare.json"))))
     if manifest:
         tables = {}
         for workers in ([0, 1, 2] if ray else [0]):
@@ -137,7 +134,7 @@ def run_size(name: str, users: int, items: int, train_minutes: float, dashboard:
             if workers:
                 args += ["--workers", str(workers)]
             step = f"score_{workers or 'single'}"
-            steps.append(reused[step] if reused.get(step) else timed(step, homepage(*args), logs / f"score_{workers}.log"))
+            steps.append(measure(step, homepage(*args)))
             tables[workers] = out
         extra["score_same_topk"], extra["score_same_share"] = _same_tables(tables)
         if ray and users <= RAY_TRAIN_MAX_USERS:
@@ -145,8 +142,7 @@ def run_size(name: str, users: int, items: int, train_minutes: float, dashboard:
             short = ["--max-minutes", str(min(train_minutes, 5)), "--mode", "frozen", "--no-stage2"]
             for step, workers, folder, key in (("train_one", [], "model_one", "one"), ("train_ray2", ["--workers", "2"], "model_ray", "ray2")):
                 out = logs / folder
-                steps.append(reused[step] if reused.get(step) else
-                             timed(step, homepage("train", str(data), *workers, *short, "--out", str(out)), logs / LOGS[step]))
+                steps.append(measure(step, homepage("train", str(data), *workers, *short, "--out", str(out))))
                 if (out / "manifest.json").is_file():
                     extra[f"events_per_second_{key}"] = json.loads((out / "manifest.json").read_text()).get("training", {}).get("events_per_second")
                     extra[f"mode_{key}"] = _mode(out)

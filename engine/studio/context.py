@@ -20,6 +20,7 @@ from engine.data.colours import ColourFeatures
 from engine.data.splits import FitData, Split
 from engine.models.baselines import Recommender
 from engine.models.finetuned import FineTunedRecommender
+from engine.models.two_stage import TwoStage
 
 _THREADS = None  # a threadpoolctl controller, made on first use
 
@@ -126,17 +127,18 @@ class Studio:
         """
         start = time.perf_counter()
         fit = split.fit_data(stage)
-        rec.fit(fit)
-        if final is not None and final is not rec:
-            final.fit(fit)
-        else:
-            final = None
-        seqs = fit.sequences()
-        users = np.array(sorted(seqs), dtype=np.int64)
+        users = np.flatnonzero(np.bincount(fit.interactions["uidx"].to_numpy(), minlength=fit.n_users)).astype(np.int64)
         n_with_history, sampled_from = len(users), None
         if max_users is not None and len(users) > max_users:
             sampled_from = len(users)
             users = np.sort(np.random.default_rng(SEED).choice(users, max_users, replace=False))
+        rec.fit(fit)
+        if final is not None and final is not rec:
+            # Every final score the studio asks for is a held user's: stage 2's per-user tables for them alone.
+            final.fit(fit, users=users) if isinstance(final, TwoStage) else final.fit(fit)
+        else:
+            final = None
+        seqs = fit.sequences()
         histories = [seqs[int(u)] for u in users]
         vectors, means = _user_states(rec, histories, cache)
         counts = fit.item_counts()

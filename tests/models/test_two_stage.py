@@ -125,3 +125,22 @@ def test_pairs_built_block_by_block_are_the_pairs_built_at_once(tmp_path: Path, 
     whole = model.pairs(users)
     monkeypatch.setattr(two_stage, "PAIRS_BLOCK", 7)  # blocks that cut the users unevenly
     pd.testing.assert_frame_equal(model.pairs(users), whole)
+
+
+def test_a_fit_for_some_users_gives_them_the_features_of_a_fit_for_everyone(tmp_path: Path) -> None:
+    data = load_dataset(alternating_shop(tmp_path / "shop", n_users=80))
+    split = make_split(data, "loo")
+    rng = np.random.default_rng(0)
+    items = data.items.assign(category=[f"c{i % 4}" for i in range(data.n_items)], price=rng.uniform(5, 50, data.n_items))
+    text = rng.normal(size=(data.n_items, 6)).astype(np.float32)
+
+    def fitted(users=None) -> TwoStage:
+        model = TwoStage({"rebuy": Rebuy(), "popularity": Popularity()}, items, text, TwoStageConfig(per_source=8, keep_history=True))
+        return model.fit(split.fit_data("test"), users=users)
+
+    some = np.array([3, 11, 12, 40, 79])
+    pd.testing.assert_frame_equal(fitted(some).pairs(some), fitted().pairs(some))
+    # The per-user tables hold the covered users alone: a fit for others would differ.
+    assert fitted(some).context_.count.getnnz() < fitted().context_.count.getnnz()
+    with pytest.raises(ValueError, match="user index 4 is not among"):
+        fitted(some).pairs(np.array([3, 4]))

@@ -1,4 +1,5 @@
-"""The studio's serving cache: user vectors are computed once per model and histories, then read."""
+"""The studio's serving cache (user vectors computed once per model and histories, then read), and
+a sampled studio's second stage, fitted for its own users."""
 
 from __future__ import annotations
 
@@ -33,3 +34,29 @@ def test_user_vectors_are_read_from_the_cache_the_second_time(demo_model, tmp_pa
     assert model_key(model) != before
     with pytest.raises(AssertionError, match="cached user vectors"):
         load_studio(data, model, images=False, text=False)
+
+
+def test_a_sampled_studio_scores_its_users_as_a_studio_of_everyone_does(demo_model) -> None:
+    from engine.models.baselines import Popularity
+    from engine.models.two_stage import TwoStage, TwoStageConfig
+    from engine.studio.context import Studio
+
+    full = load_studio(*demo_model, images=False, text=False)
+    final = TwoStage({"finetuned": full.rec, "popularity": Popularity()}, full.data.items,
+                     config=TwoStageConfig(per_source=20, n_estimators=10, min_child_samples=5)).train(full.split)
+    everyone = Studio.build(full.data, full.rec, full.split, final=final)
+    import pandas as pd
+
+    def pairs(users: np.ndarray) -> pd.DataFrame:  # (user, item, score) of the users' candidates
+        rows, items, scores = final.candidate_scores(users)
+        return pd.DataFrame({"user": users[rows], "item": items, "score": scores}).sort_values(["user", "item"], ignore_index=True)
+
+    expected = pairs(everyone.users)  # before the sample's build refits the shared second stage
+    sample = Studio.build(full.data, full.rec, full.split, final=final, max_users=300)
+    assert len(sample.users) == 300 and sample.final is final
+    expected = expected[expected["user"].isin(sample.users)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(pairs(sample.users), expected, rtol=1e-5, atol=1e-5)  # float noise of other batch sizes
+    # Stage 2's per-user tables hold the sample alone: anyone else is refused, not scored from empty tables.
+    outside = np.setdiff1d(everyone.users, sample.users)[:1]
+    with pytest.raises(ValueError, match="not among the users"):
+        final.score(outside)

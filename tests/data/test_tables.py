@@ -383,3 +383,42 @@ def test_a_new_data_set_replaces_the_tables_whole_and_keeps_models(tmp_path: Pat
         write_dataset(out, items, inter.assign(item_id=["A", "Z"]))  # does not load: nothing changes
     assert load_dataset(out).items["title"].tolist() == ["a2", "b2"]
     assert [p.name for p in tmp_path.iterdir()] == ["shop"]
+
+
+# ------------------------------------------------------------------------------------------------
+# The loaded-interactions cache
+
+
+def test_a_second_load_reads_the_checked_interactions_from_the_cache(tiny_dir: Path, monkeypatch) -> None:
+    from engine.data import tables
+
+    first = load_dataset(tiny_dir)
+    (cache,) = (tiny_dir / ".cache").glob("interactions-*.feather")
+
+    def unchecked(*args, **kwargs):
+        raise AssertionError("the cached interactions should have been read")
+
+    monkeypatch.setattr(tables, "_load_interactions", unchecked)
+    again = load_dataset(tiny_dir)
+    pd.testing.assert_frame_equal(again.interactions, first.interactions)
+    assert list(again.user_ids) == list(first.user_ids) and again.user_index == first.user_index
+    assert again.fingerprint() == first.fingerprint()
+    # Other options are another key: loaded and checked again.
+    with pytest.raises(AssertionError, match="cached interactions"):
+        load_dataset(tiny_dir, drop_unknown=True)
+    # A damaged cache is named, removed and rebuilt.
+    monkeypatch.undo()
+    cache.write_bytes(b"not arrow")
+    with pytest.warns(UserWarning, match="unusable cache"):
+        rebuilt = load_dataset(tiny_dir)
+    pd.testing.assert_frame_equal(rebuilt.interactions, first.interactions)
+
+
+def test_changed_interactions_are_not_read_from_an_old_cache(tiny_dir: Path) -> None:
+    first = load_dataset(tiny_dir)
+    path = tiny_dir / "interactions.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-3]) + "\n")  # three events fewer
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert len(load_dataset(tiny_dir).interactions) == len(first.interactions) - 3
+    assert len(list((tiny_dir / ".cache").glob("interactions-*.feather"))) == 2  # the newest two are kept

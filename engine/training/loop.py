@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -49,7 +50,17 @@ def _event_codes(frame) -> tuple[dict[int, np.ndarray] | None, int]:
     """Per-user event codes aligned with the training sequences of ``frame``, when it has events."""
     if "event" not in frame.columns:
         return None, 0
-    names, codes = np.unique(frame["event"].astype(str).to_numpy(), return_inverse=True)
+    event = frame["event"]
+    if not isinstance(event.dtype, pd.CategoricalDtype):
+        event = event.astype(str).astype("category")
+    # Codes in the sorted order of the names present (np.unique's order), from the categorical's
+    # codes: np.unique over the strings took about a minute at a million users.
+    raw = event.cat.codes.to_numpy().astype(np.int64)
+    present = np.flatnonzero(np.bincount(raw, minlength=len(event.cat.categories)))
+    names = np.asarray(event.cat.categories.astype(str))[present]
+    remap = np.zeros(len(event.cat.categories), dtype=np.int64)
+    remap[present[np.argsort(names)]] = np.arange(len(present))
+    codes = remap[raw]
     order = np.argsort(frame["uidx"].to_numpy(), kind="stable")
     users = frame["uidx"].to_numpy()[order]
     ev = codes[order]

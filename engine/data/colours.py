@@ -145,14 +145,17 @@ def colour_features(data: Dataset, use_cache: bool = True) -> ColourFeatures | N
     hist = np.zeros((n, N_BINS), dtype=np.float32)
     mean_rgb = np.zeros((n, 3), dtype=np.uint8)
     available = np.zeros(n, dtype=bool)
+    read: dict[Path, tuple[np.ndarray, np.ndarray] | None] = {}  # a picture shared by items is read once
     for i in range(n):
         path = data.image_path(i)
         if path is None:
             continue
-        pixels = _read_picture(path)
-        if pixels is None or pixels.size == 0:
+        if path not in read:
+            pixels = _read_picture(path)
+            read[path] = None if pixels is None or pixels.size == 0 else picture_histogram(pixels)
+        if read[path] is None:
             continue
-        hist[i], mean_rgb[i] = picture_histogram(pixels)
+        hist[i], mean_rgb[i] = read[path]
         available[i] = True
     if use_cache:
         try:

@@ -170,7 +170,7 @@ def test_default_store_matches_the_contract(tmp_path: Path) -> None:
     assert n >= 100 and hit > 3 * base
 
 
-def test_a_shop_sized_store_is_parquet_with_shared_pictures(tmp_path: Path, small: object) -> None:
+def test_a_shop_sized_store_is_parquet_with_shared_pictures(tmp_path: Path, small: object, monkeypatch) -> None:
     out = generate_demo(tmp_path / "shop", seed=7, fmt="parquet", shared_pictures=True, **SMALL)
     assert {p.name for p in out.iterdir()} >= {"items.parquet", "interactions.parquet", "users.parquet"}
     assert not list(out.glob("*.csv"))
@@ -184,3 +184,15 @@ def test_a_shop_sized_store_is_parquet_with_shared_pictures(tmp_path: Path, smal
     assert len(list((out / "images").rglob("*.png"))) == len(paths)
     same = shop.items.groupby("image")["category"].nunique()
     assert (same == 1).all()  # a picture is never shared across categories
+    # Colour features read each shared picture once, and every item sharing it gets its histogram.
+    from engine.data import colours
+
+    reads = []
+    real = colours._read_picture
+    monkeypatch.setattr(colours, "_read_picture", lambda path: reads.append(path) or real(path))
+    feats = colours.colour_features(shop, use_cache=False)
+    assert len(reads) == len(paths) and feats.available.all()
+    first = shop.items.reset_index().groupby("image")["index"].transform("first").to_numpy()
+    np.testing.assert_array_equal(feats.hist, feats.hist[first])
+    one = int(np.flatnonzero(first != np.arange(len(first)))[0])  # an item whose picture another item showed first
+    np.testing.assert_array_equal(feats.hist[one], colours.picture_histogram(real(shop.image_path(one)))[0])

@@ -139,11 +139,13 @@ def cmd_train(args) -> None:
 
         start = time.perf_counter()
         try:
-            load_studio(data, out)
+            from engine.studio.segments import segment_catalogue
+
+            segment_catalogue(load_studio(data, out))  # the dashboard's first segments (kmeans, k chosen)
         except (DataError, ModelError, MemoryError, OSError, ValueError) as exc:  # the model is saved: only the cache is missing
             print(f"the serving cache was not filled ({exc}); the first page will compute it")
             return
-        print(f"serving cache ready in {time.perf_counter() - start:.0f}s (user vectors, EASE's table and picture colours in {data.root / '.cache'}), "
+        print(f"serving cache ready in {time.perf_counter() - start:.0f}s (user vectors, EASE's table, picture colours and segments in {data.root / '.cache'}), "
               "so the first page does not compute them")
 
 

@@ -56,6 +56,9 @@ class Dataset:
     user_ids: np.ndarray
     item_index: dict[str, int] = field(repr=False)
     user_index: dict[str, int] = field(repr=False)
+    # What identifies the files it was loaded from (names, sizes, times) and the loading options,
+    # for caches of what is computed from a whole data set; None for a data set built in memory.
+    source: str | None = field(default=None, repr=False)
 
     @property
     def n_items(self) -> int:
@@ -374,15 +377,22 @@ _LOADED_FORMAT = "1"
 _LOADED_KEEP = 2
 
 
-def _interactions_key(root: Path, encoding: str, drop_unknown: bool) -> str:
+def _files_key(root: Path, tables: tuple[str, ...], encoding: str, drop_unknown: bool) -> str:
+    """A cache key of the tables' files (name, size, time; not the folder: a moved data directory
+    keeps its caches) and the loading options."""
     from engine.core.files import cache_key
 
     parts = [_LOADED_FORMAT, encoding, str(drop_unknown)]
-    for table, required in (("items", True), ("interactions", True)):
-        path = table_path(root, table, required)
-        stat = path.stat()
-        parts.append(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}")  # not the folder: a moved data directory keeps its cache
+    for table in tables:
+        path = table_path(root, table, required=False)
+        if path is not None:
+            stat = path.stat()
+            parts.append(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}")
     return cache_key(*parts)
+
+
+def _interactions_key(root: Path, encoding: str, drop_unknown: bool) -> str:
+    return _files_key(root, ("items", "interactions"), encoding, drop_unknown)
 
 
 def _cached_interactions(root: Path, item_ids: pd.Index, encoding: str, drop_unknown: bool, load, cache: bool) -> pd.DataFrame:
@@ -459,6 +469,7 @@ def load_dataset(root: str | Path, *, drop_unknown: bool = False, encoding: str 
         user_ids=user_ids,
         item_index=item_index,
         user_index={u: i for i, u in enumerate(user_ids)},
+        source=_files_key(root, TABLES, encoding, drop_unknown),
     )
 
 

@@ -630,6 +630,7 @@ def rank_segment(studio: Studio, segment: Segment, settings: Settings | None = N
             or brands, or pin outside the page.
     """
     check_size(segment)
+    studio.member_relevance(segment.members)  # with two stages, once per segment and with every thread: large products
     with single_thread():
         return _rank_segment(studio, segment, settings or Settings(), explain)
 

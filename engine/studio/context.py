@@ -89,6 +89,7 @@ class Studio:
     final: Recommender | None = field(default=None, repr=False)  # both stages, when the model kept its second
     build_seconds: float = 0.0
     sampled_from: int | None = None
+    cache: tuple[Path, str] | None = None  # (cache folder, model key): where what is computed from this studio may be kept
     _row: np.ndarray | None = field(default=None, repr=False)
     _target_row: np.ndarray | None = field(default=None, repr=False)
     _tfidf: tuple | None = field(default=None, repr=False)
@@ -150,6 +151,7 @@ class Studio:
             n_train_users=n_with_history, sampled_from=sampled_from, is_tail=M.head_tail_split(counts, HEAD_SHARE),
             is_new=new_items(data.items, fit.interactions, counts), eval_users=eval_users, eval_targets=targets,
             text_vectors=text_vectors, colours=colours, rec=rec, final=final, build_seconds=time.perf_counter() - start,
+            cache=cache,
         )
 
     @property

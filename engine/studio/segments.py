@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
 from dataclasses import dataclass, field
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from engine.core.constants import EVENT_COL, SEED, USER_COL
+from engine.core.files import CACHE_KEEP, atomic_save_npz, cache_key, read_cache
 from engine.studio.context import Studio
 
 MIN_SEGMENT_SIZE = 20  # a segment with fewer users is never shown or exported (privacy)
@@ -757,9 +762,75 @@ def segment_catalogue(
     Returns:
         The :class:`SegmentCatalogue`; its ``visible`` list is what may be shown.
     """
-    describer = _describer(studio)
-    found = _learned(studio, method, k, k_range, space, random_state, describer) if learned else None
-    return SegmentCatalogue(found, _rules(studio, describer) if rules else [], min_size)
+    def build() -> SegmentCatalogue:
+        describer = _describer(studio)
+        found = _learned(studio, method, k, k_range, space, random_state, describer) if learned else None
+        return SegmentCatalogue(found, _rules(studio, describer) if rules else [], min_size)
+
+    if studio.cache is None or studio.data.source is None:
+        return build()
+    folder, model = studio.cache
+    key = cache_key(_CATALOGUE_FORMAT, model, studio.data.source, studio.stage, method, str(k), str(k_range), space, str(learned),
+                    str(rules), str(min_size), str(random_state), studio.users)
+    path = Path(folder) / f"segments-{key}.npz"
+    found = read_cache(path, _read_catalogue)
+    if found is not None:
+        with contextlib.suppress(OSError):
+            os.utime(path)
+        return found
+    catalogue = build()
+    with contextlib.suppress(OSError):
+        _write_catalogue(path, catalogue)
+        for stale in sorted(path.parent.glob("segments-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)[CACHE_KEEP:]:
+            stale.unlink(missing_ok=True)
+    return catalogue
+
+
+# A studio's segments are kept in its cache folder, keyed by the model, the data set's files, the
+# stage, the settings and the sampled users: at a million users they take 20 s to learn, name and
+# describe, and `homepage train` computes them once for the first page. One .npz per catalogue:
+# the description as JSON text (a uint8 array) beside the members, centroids and labels.
+_CATALOGUE_FORMAT = "1"
+
+
+def _write_catalogue(path: Path, catalogue: SegmentCatalogue) -> None:
+    segments = catalogue.segments
+    learned = catalogue.learned
+    centroids = [s.centroid for s in segments if s.centroid is not None]
+    meta = {
+        "min_size": catalogue.min_size,
+        "learned": None if learned is None else {"method": learned.method, "space": learned.space, "k": learned.k, "criterion": learned.criterion,
+                                                 "scores": [[int(kk), float(v)] for kk, v in learned.scores.items()], "n": len(learned.segments)},
+        "segments": [{"id": s.id, "name": s.name, "kind": s.kind, "keywords": list(s.keywords), "top_categories": list(s.top_categories),
+                      "rule": s.rule, "centroid": s.centroid is not None} for s in segments],
+    }
+    atomic_save_npz(
+        path, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+        members=np.concatenate([s.members for s in segments]).astype(np.int64) if segments else np.zeros(0, np.int64),
+        sizes=np.asarray([s.size for s in segments], dtype=np.int64),
+        centroids=np.stack(centroids) if centroids else np.zeros((0, 0), np.float32),
+        labels=learned.labels if learned is not None else np.zeros(0, np.int64),
+    )
+
+
+def _read_catalogue(path: Path) -> SegmentCatalogue:
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(z["meta"].tobytes().decode())
+        members = np.split(z["members"], np.cumsum(z["sizes"])[:-1]) if len(z["sizes"]) else []
+        centroids, labels = z["centroids"], z["labels"]
+    segments, row = [], 0
+    for entry, own in zip(meta["segments"], members, strict=True):
+        centroid = None
+        if entry["centroid"]:
+            centroid, row = centroids[row], row + 1
+        segments.append(Segment(entry["id"], entry["name"], entry["kind"], own, entry["keywords"], entry["top_categories"], centroid, entry["rule"]))
+    info = meta["learned"]
+    learned = None
+    if info is not None:
+        learned = Segmentation(segments[:info["n"]], info["method"], info["space"], info["k"], info["criterion"],
+                               {int(kk): v for kk, v in info["scores"]}, labels)
+        segments = segments[info["n"]:]
+    return SegmentCatalogue(learned, segments, meta["min_size"])
 
 
 def visible_segments(segments: list[Segment], min_size: int = MIN_SEGMENT_SIZE) -> list[Segment]:

@@ -246,6 +246,42 @@ def test_segment_catalogue_lists_learned_then_rule_segments(demo_studio) -> None
     assert segment_catalogue(demo_studio, k=5, rules=False).rules == []
 
 
+def test_a_studio_keeps_its_segments_in_the_cache_folder(demo_model, tmp_path: Path, monkeypatch) -> None:
+    import dataclasses
+    import shutil
+
+    from engine.studio import segments as module
+    from engine.studio.context import load_studio
+
+    data_dir, model_dir = demo_model
+    data = tmp_path / "data"  # a copy: the cache starts empty and no other test sees it
+    shutil.copytree(data_dir, data, ignore=shutil.ignore_patterns(".cache", "models"))
+    studio = load_studio(data, shutil.copytree(model_dir, tmp_path / "model"), images=False)
+    first = segment_catalogue(studio)
+    assert len(list((data / ".cache").glob("segments-*.npz"))) == 1
+
+    def no_clustering(*args, **kwargs):
+        raise AssertionError("the cached segments should have been read")
+
+    monkeypatch.setattr(module, "cluster_users", no_clustering)
+    again = segment_catalogue(studio)
+    assert again.min_size == first.min_size and [s.id for s in again.visible] == [s.id for s in first.visible]
+    for a, b in zip(again.segments, first.segments, strict=True):
+        assert (a.id, a.name, a.kind, a.keywords, a.top_categories, a.rule) == (b.id, b.name, b.kind, b.keywords, b.top_categories, b.rule)
+        np.testing.assert_array_equal(a.members, b.members)
+        assert (a.centroid is None) == (b.centroid is None)
+        if a.centroid is not None:
+            np.testing.assert_array_equal(a.centroid, b.centroid)
+    assert (again.learned.method, again.learned.space, again.learned.k, again.learned.criterion, again.learned.scores) == \
+        (first.learned.method, first.learned.space, first.learned.k, first.learned.criterion, first.learned.scores)
+    np.testing.assert_array_equal(again.learned.labels, first.learned.labels)
+    # Other settings, or a data set built in memory (no files to name it), are computed.
+    with pytest.raises(AssertionError, match="cached segments"):
+        segment_catalogue(studio, k=3)
+    with pytest.raises(AssertionError, match="cached segments"):
+        segment_catalogue(dataclasses.replace(studio, data=dataclasses.replace(studio.data, source=None)))
+
+
 def test_demo_segment_names_are_distinct_and_clean(demo_studio) -> None:
     segments = segment_catalogue(demo_studio, k=8, rules=False).learned.segments
     assert len({s.name for s in segments}) == len(segments)

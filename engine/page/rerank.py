@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -495,18 +496,31 @@ def _top_indices(values: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     return idx[best[0]]
 
 
+def _term_columns(studio: Studio):
+    """The TF-IDF matrix by columns (one term's items are a slice) and each term's column, made once per studio."""
+    def build():
+        matrix, terms = studio.tfidf()
+        return matrix.tocsc(), {t: n for n, t in enumerate(terms)}
+
+    return studio.made("term_columns", build)
+
+
+def _titles(studio: Studio) -> np.ndarray:
+    """Every item's title as text, made once per studio."""
+    return studio.made("titles", lambda: studio.data.items[TITLE_COL].astype(str).to_numpy())
+
+
 def _because_keyword(studio: Studio, segment: Segment, allowed: np.ndarray, slots: int) -> tuple[str | None, np.ndarray]:
     """The first segment keyword at least ``slots`` allowed items contain, and those items (I,) bool."""
-    matrix, terms = studio.tfidf()
-    if not len(terms):
+    columns, index = _term_columns(studio)
+    if not index:
         return None, np.zeros(studio.n_items, dtype=bool)
-    index = {t: n for n, t in enumerate(terms)}
     for word in segment.keywords:
         col = index.get(word)
         if col is None:
             continue
         has = np.zeros(studio.n_items, dtype=bool)
-        has[matrix[:, col].nonzero()[0]] = True
+        has[columns.indices[columns.indptr[col]:columns.indptr[col + 1]]] = True
         if (has & allowed).sum() >= slots:
             return word, has
     return None, np.zeros(studio.n_items, dtype=bool)
@@ -553,12 +567,22 @@ class WhyExplainer:
         shared = np.asarray(studio.history[np.asarray(segment.members, dtype=np.int64)].sum(axis=0)).ravel()
         pool = np.flatnonzero(shared >= WHY_HISTORY_MIN_USERS)
         self.pool = pool[np.argsort(-shared[pool], kind="stable")][:WHY_HISTORY_POOL]
-        v = studio.item_vectors
-        self.unit = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        matrix, terms = studio.tfidf()
-        self.matrix = matrix
-        index = {t: n for n, t in enumerate(terms)}
+
+        def unit() -> np.ndarray:
+            v = studio.item_vectors
+            return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+        self.unit = studio.made("unit_item_vectors", unit)
+        self.matrix, _ = studio.tfidf()
+        index = _term_columns(studio)[1]
         self.kw_cols = [(w, index[w]) for w in self.keywords if w in index]
+
+    @classmethod
+    def of(cls, studio: Studio, segment: Segment) -> "WhyExplainer":
+        """The segment's explainer, made once per studio and member set (its pool sums the members' histories)."""
+        members = np.asarray(segment.members, dtype=np.int64)
+        key = ("why", tuple(segment.keywords), hashlib.sha1(members.tobytes()).hexdigest())
+        return studio.made(key, lambda: cls(studio, segment))
 
     def __call__(self, items: np.ndarray) -> list[list[str]]:
         items = np.asarray(items, dtype=np.int64)
@@ -574,7 +598,7 @@ class WhyExplainer:
             sim = self.unit[items] @ self.unit[self.pool].T  # (n, P)
             sim[self.pool[None, :] == items[:, None]] = -np.inf  # not "like itself"
             best = np.argmax(sim, axis=1)
-            titles = self.studio.data.items[TITLE_COL].to_numpy()
+            titles = _titles(self.studio)
             for row, b in enumerate(best):
                 if np.isfinite(sim[row, b]):
                     out[row].append(f"like {titles[self.pool[b]]}")
@@ -707,9 +731,9 @@ def _rank_segment(studio: Studio, segment: Segment, settings: Settings, explain:
 
     # Cards: scores, badges and reasons.
     shown = flat[flat >= 0]
-    reasons = dict(zip(shown.tolist(), WhyExplainer(studio, segment)(shown))) if explain else {}
+    reasons = dict(zip(shown.tolist(), WhyExplainer.of(studio, segment)(shown))) if explain else {}
     adjust_reasons = _adjust_reasons(studio, rules) if explain else {}
-    ids, titles = studio.data.item_ids, studio.data.items[TITLE_COL].astype(str).to_numpy()
+    ids, titles = studio.made("item_ids", lambda: studio.data.item_ids), _titles(studio)
     rows: list[Row] = []
     for r, (theme, slots) in enumerate(settings.rows):
         cards = []

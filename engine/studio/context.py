@@ -94,6 +94,7 @@ class Studio:
     _target_row: np.ndarray | None = field(default=None, repr=False)
     _tfidf: tuple | None = field(default=None, repr=False)
     _relevance: dict = field(default_factory=dict, repr=False)
+    _made: dict = field(default_factory=dict, repr=False)  # what a page needs and computes once per studio (see made())
 
     @classmethod
     def build(
@@ -210,6 +211,12 @@ class Studio:
                     np.add.at(total, items, scores - lowest)
             self._relevance[key] = total / max(len(members), 1)
         return self._relevance[key]
+
+    def made(self, key, build):
+        """``build()``, computed once per studio and key (a slider move must not repeat catalogue-wide work)."""
+        if key not in self._made:
+            self._made[key] = build()
+        return self._made[key]
 
     def tfidf(self):
         """TF-IDF of every item's text over the catalogue: ((I, V) csr, (V,) terms), built once.

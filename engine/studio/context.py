@@ -168,14 +168,20 @@ class Studio:
         return self._row[np.asarray(users, dtype=np.int64)]
 
     def held_out(self, users: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        """The held-out users among ``users`` (ascending) and their held-out items."""
-        if self._target_row is None:
-            row = np.full(self.data.n_users, -1, dtype=np.int64)
-            row[self.eval_users] = np.arange(len(self.eval_users))
-            self._target_row = row
-        rows = self._target_row[np.unique(np.asarray(users, dtype=np.int64))]
-        rows = rows[rows >= 0]
-        return self.eval_users[rows], [self.eval_targets[r] for r in rows]
+        """The held-out users among ``users`` (ascending) and their held-out items (made once per
+        user set: a page is judged again on every slider move). Read-only."""
+        users = np.asarray(users, dtype=np.int64)
+
+        def build() -> tuple[np.ndarray, list[np.ndarray]]:
+            if self._target_row is None:
+                row = np.full(self.data.n_users, -1, dtype=np.int64)
+                row[self.eval_users] = np.arange(len(self.eval_users))
+                self._target_row = row
+            rows = self._target_row[np.unique(users)]
+            rows = rows[rows >= 0]
+            return self.eval_users[rows], [self.eval_targets[r] for r in rows]
+
+        return self.made(("held_out", hashlib.sha1(users.tobytes()).hexdigest()), build)
 
     def scores(self, users: np.ndarray) -> np.ndarray:
         """The final model's scores of every item for users with history: (n, I) float32."""
@@ -197,7 +203,11 @@ class Studio:
         """
         if self.final is None or not hasattr(self.final, "candidate_scores"):
             return None
-        members = np.unique(np.asarray(members, dtype=np.int64))
+        members = np.asarray(members, dtype=np.int64)
+        given = hashlib.sha1(members.tobytes()).hexdigest()  # the member array as given: a slider move skips the unique below
+        if given in self._relevance:
+            return self._relevance[given]
+        members = np.unique(members)
         members = members[self.rows_of(members) >= 0]
         key = hashlib.sha1(members.tobytes()).hexdigest()
         if key not in self._relevance:
@@ -210,6 +220,7 @@ class Studio:
                     lowest = pd.Series(scores).groupby(rows).transform("min").to_numpy()
                     np.add.at(total, items, scores - lowest)
             self._relevance[key] = total / max(len(members), 1)
+        self._relevance[given] = self._relevance[key]
         return self._relevance[key]
 
     def made(self, key, build):
@@ -217,6 +228,14 @@ class Studio:
         if key not in self._made:
             self._made[key] = build()
         return self._made[key]
+
+    def made_for(self, owner, key, build):
+        """``build()``, computed once per key and ``owner`` object (kept alive here, so its identity
+        cannot be recycled by another object): for what is computed from a list handed out once."""
+        found = self._made.get((key, id(owner)))
+        if found is None or found[0] is not owner:
+            found = self._made[key, id(owner)] = (owner, build())
+        return found[1]
 
     def tfidf(self):
         """TF-IDF of every item's text over the catalogue: ((I, V) csr, (V,) terms), built once.

@@ -169,11 +169,15 @@ LOGS = {"demo": "demo.log", "load": "load.log", "load_cached": "load_cached.log"
 
 
 def _earlier(name: str, step: str) -> dict | None:
-    """A step's row from the log of the run that made its output (its /usr/bin/time line), or None."""
+    """A step's row from the log of the run that made its output (its /usr/bin/time line); without
+    a log, the row the last scale.json holds for the size (itself marked reused); else None."""
     logfile = OUT / "logs" / f"scale_{name}" / LOGS[step]
     found = re.findall(r"TIME ([\d.]+) (\d+)", logfile.read_text(errors="replace")) if logfile.is_file() else []
     if not found:
-        return None
+        path = OUT / "scale.json"
+        runs = json.loads(path.read_text()).get("runs", []) if path.is_file() else []
+        rows = [s for r in runs if r.get("size") == name for s in r.get("steps", []) if s.get("step") == step and not s.get("rc")]
+        return {**rows[0], "reused": True} if rows else None
     return {"step": step, "seconds": float(found[-1][0]), "peak_mb": round(int(found[-1][1]) / 1024), "rc": 0,
             "command": f"{step} (an earlier run's output)", "reused": True}
 

@@ -142,6 +142,8 @@ def run_size(name: str, users: int, items: int, train_minutes: float, dashboard:
             steps.append(measure(step, homepage(*args)))
             tables[workers] = out
         extra["score_same_topk"], extra["score_same_share"] = _same_tables(tables)
+        if extra["score_same_share"] is None and all(s.get("reused") for s in steps if s["step"].startswith("score_")):
+            extra.update(_earlier_fields(name, ("score_same_topk", "score_same_share")))  # reused runs: their tables' verdict
         if ray and users <= RAY_TRAIN_MAX_USERS:
             # Throughput, one process against 2 Ray workers: the same mode, budget and data.
             short = ["--max-minutes", str(min(train_minutes, 5)), "--mode", "frozen", "--no-stage2"]
@@ -180,6 +182,14 @@ def _earlier(name: str, step: str) -> dict | None:
         return {**rows[0], "reused": True} if rows else None
     return {"step": step, "seconds": float(found[-1][0]), "peak_mb": round(int(found[-1][1]) / 1024), "rc": 0,
             "command": f"{step} (an earlier run's output)", "reused": True}
+
+
+def _earlier_fields(name: str, keys: tuple[str, ...]) -> dict:
+    """Fields of the size's run in the last scale.json (for steps whose outputs are gone)."""
+    path = OUT / "scale.json"
+    runs = json.loads(path.read_text()).get("runs", []) if path.is_file() else []
+    found = next((r for r in runs if r.get("size") == name), {})
+    return {k: found.get(k) for k in keys}
 
 
 def _reused_demo(name: str) -> dict | None:

@@ -286,7 +286,7 @@ def markdown_table(result: dict) -> str:
     notes = []
     if any(s.get("reused") for r in runs for s in r["steps"]):
         notes.append("- †: measured by an earlier run of the benchmark, the one that made the step's output (its time and memory "
-                     "from that run's log); the command below re-ran the other steps.")
+                     "from that run's log, or from the scale.json it wrote when the log is gone); the command below re-ran the other steps.")
     for r in runs:
         if r.get("command"):
             notes.append(f"- {r['size']}: `{r['command']}`, {r['started'][:16].replace('T', ' ')} to {r['finished'][11:16]} UTC.")

@@ -143,7 +143,7 @@ def run_size(name: str, users: int, items: int, train_minutes: float, dashboard:
             tables[workers] = out
         extra["score_same_topk"], extra["score_same_share"] = _same_tables(tables)
         if extra["score_same_share"] is None and all(s.get("reused") for s in steps if s["step"].startswith("score_")):
-            extra.update(_earlier_fields(name, ("score_same_topk", "score_same_share")))  # reused runs: their tables' verdict
+            extra.update({k: _last_run(name).get(k) for k in ("score_same_topk", "score_same_share")})  # reused runs: their tables' verdict
         if ray and users <= RAY_TRAIN_MAX_USERS:
             # Throughput, one process against 2 Ray workers: the same mode, budget and data.
             short = ["--max-minutes", str(min(train_minutes, 5)), "--mode", "frozen", "--no-stage2"]
@@ -176,20 +176,17 @@ def _earlier(name: str, step: str) -> dict | None:
     logfile = OUT / "logs" / f"scale_{name}" / LOGS[step]
     found = re.findall(r"TIME ([\d.]+) (\d+)", logfile.read_text(errors="replace")) if logfile.is_file() else []
     if not found:
-        path = OUT / "scale.json"
-        runs = json.loads(path.read_text()).get("runs", []) if path.is_file() else []
-        rows = [s for r in runs if r.get("size") == name for s in r.get("steps", []) if s.get("step") == step and not s.get("rc")]
+        rows = [s for s in _last_run(name).get("steps", []) if s.get("step") == step and not s.get("rc")]
         return {**rows[0], "reused": True} if rows else None
     return {"step": step, "seconds": float(found[-1][0]), "peak_mb": round(int(found[-1][1]) / 1024), "rc": 0,
             "command": f"{step} (an earlier run's output)", "reused": True}
 
 
-def _earlier_fields(name: str, keys: tuple[str, ...]) -> dict:
-    """Fields of the size's run in the last scale.json (for steps whose outputs are gone)."""
+def _last_run(name: str) -> dict:
+    """The size's run in the last scale.json ({} when there is none): for steps whose outputs are gone."""
     path = OUT / "scale.json"
     runs = json.loads(path.read_text()).get("runs", []) if path.is_file() else []
-    found = next((r for r in runs if r.get("size") == name), {})
-    return {k: found.get(k) for k in keys}
+    return next((r for r in runs if r.get("size") == name), {})
 
 
 def _reused_demo(name: str) -> dict | None:

@@ -149,46 +149,66 @@ def cache_key(*parts) -> str:
     return digest.hexdigest()[:20]
 
 
-def cached_array(folder: str | Path | None, kind: str, key: str, compute: Callable[[], object],
-                 valid: Callable[[object], bool] = lambda _: True, keep: int | None = CACHE_KEEP):
-    """``compute()``, a numpy array, kept in ``folder/<kind>-<key>.npy`` for the next call with the same key.
+def cached_file(folder: str | Path | None, kind: str, suffix: str, key: str, compute: Callable[[], object],
+                load: Callable[[Path], object], save: Callable[[object, Path], None], *,
+                valid: Callable[[object], bool] = lambda _: True, keep: int | None = CACHE_KEEP, write: bool = True,
+                quiet: tuple[type[BaseException], ...] = (OSError,)):
+    """``compute()``, kept in ``folder/<kind>-<key><suffix>`` for the next call with the same key.
 
-    A hit refreshes the file's time; after a write, only the ``keep`` most recently used files of
-    the kind stay (these caches can be large: EASE's table is items² floats). A folder that cannot
-    be written just means no cache, as does ``folder`` None.
+    A hit (``load(path)``, passing ``valid``) refreshes the file's time; after a write
+    (``save(value, tmp)`` then a rename), only the ``keep`` most recently used files of the kind
+    stay (these caches can be large: EASE's table is items² floats). A folder that cannot be
+    written (or a ``save`` raising one of ``quiet``) just means no cache, as does ``folder`` None.
 
     Args:
         folder: the cache folder (a data directory's ``.cache``), or None for no cache.
         kind: the file name's prefix, one per kind of value.
+        suffix: the file name's ending (``.npy``).
         key: what the value depends on, as a hex digest.
         compute: builds the value when there is no usable cache.
+        load: reads a cached file.
+        save: writes the value to the path it is given.
         valid: whether a cached value can be used (for example, its shape).
         keep: files of the kind kept (None: every one).
+        write: False to only read a cache, never write one.
+        quiet: what a failed write may raise without failing the call.
 
     Returns:
-        The cached or computed array.
+        The cached or computed value.
     """
-    import numpy as np
-
     if folder is None:
         return compute()
     folder = Path(folder)
-    path = folder / f"{kind}-{key}.npy"
-    cached = read_cache(path, lambda p: np.load(p, allow_pickle=False), valid)
+    path = folder / f"{kind}-{key}{suffix}"
+    cached = read_cache(path, load, valid)
     if cached is not None:
         with contextlib.suppress(OSError):
             os.utime(path)
         return cached
     value = compute()
+    if not write:
+        return value
     try:
-        atomic_save_npy(path, value)
+        atomic_write(path, lambda tmp: save(value, tmp))
         if keep is not None:
-            older = sorted(folder.glob(f"{kind}-*.npy"), key=lambda p: p.stat().st_mtime, reverse=True)[keep:]
+            older = sorted(folder.glob(f"{kind}-*{suffix}"), key=lambda p: p.stat().st_mtime, reverse=True)[keep:]
             for stale in older:
                 stale.unlink(missing_ok=True)
-    except OSError:
+    except quiet:
         pass  # a read-only or full data directory: no cache
     return value
+
+
+def cached_array(folder: str | Path | None, kind: str, key: str, compute: Callable[[], object],
+                 valid: Callable[[object], bool] = lambda _: True, keep: int | None = CACHE_KEEP):
+    """``compute()``, a numpy array, kept in ``folder/<kind>-<key>.npy`` (see :func:`cached_file`)."""
+    import numpy as np
+
+    def save(value, tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a handle, so numpy adds no suffix of its own
+            np.save(handle, value)
+
+    return cached_file(folder, kind, ".npy", key, compute, lambda p: np.load(p, allow_pickle=False), save, valid=valid, keep=keep)
 
 
 def check_output_file(path: str | Path) -> Path:

@@ -25,7 +25,7 @@ from engine.core.constants import (
     WEIGHT_COL,
 )
 from engine.core.errors import DataError
-from engine.core.files import carry_over, new_stage, swap_in
+from engine.core.files import cache_key, cached_file, carry_over, new_stage, swap_in
 
 TABLES = ("items", "interactions", "users")
 _SHOW_ROWS = 5  # how many offending rows an error message lists
@@ -380,8 +380,6 @@ _LOADED_KEEP = 2
 def _files_key(root: Path, tables: tuple[str, ...], encoding: str, drop_unknown: bool) -> str:
     """A cache key of the tables' files (name, size, time; not the folder: a moved data directory
     keeps its caches) and the loading options."""
-    from engine.core.files import cache_key
-
     parts = [_LOADED_FORMAT, encoding, str(drop_unknown)]
     for table in tables:
         path = table_path(root, table, required=False)
@@ -398,35 +396,23 @@ def _interactions_key(root: Path, encoding: str, drop_unknown: bool) -> str:
 def _cached_interactions(root: Path, item_ids: pd.Index, encoding: str, drop_unknown: bool, load, cache: bool) -> pd.DataFrame:
     """``load()``'s checked interactions (with ``uidx`` and user ids), read from or kept in
     ``root/.cache`` (with ``cache`` False: only read from it)."""
-    import contextlib
 
-    from engine.core.files import atomic_write, read_cache
-
-    folder = root / ".cache"
-    path = folder / f"interactions-{_interactions_key(root, encoding, drop_unknown)}.feather"
+    def read(path: Path) -> pd.DataFrame:
+        frame = pd.read_feather(path)
+        frame["iidx"] = frame[ITEM_COL].cat.codes.to_numpy().astype(np.int64)
+        frame["uidx"] = frame[USER_COL].cat.codes.to_numpy().astype(np.int64)
+        return frame
 
     def usable(frame: pd.DataFrame) -> bool:
         return (isinstance(frame[ITEM_COL].dtype, pd.CategoricalDtype) and frame[ITEM_COL].cat.categories.equals(item_ids)
                 and isinstance(frame[USER_COL].dtype, pd.CategoricalDtype))
 
-    frame = read_cache(path, lambda p: pd.read_feather(p), usable)
-    if frame is not None:
-        frame["iidx"] = frame[ITEM_COL].cat.codes.to_numpy().astype(np.int64)
-        frame["uidx"] = frame[USER_COL].cat.codes.to_numpy().astype(np.int64)
-        with contextlib.suppress(OSError):
-            os.utime(path)
-        return frame
-    frame = load()
-    if not cache:
-        return frame
-    try:  # uidx and iidx are the categoricals' codes: not stored twice
-        atomic_write(path, lambda tmp: frame.drop(columns=["uidx", "iidx"]).to_feather(tmp, compression="lz4"))
-        older = sorted(folder.glob("interactions-*.feather"), key=lambda p: p.stat().st_mtime, reverse=True)[_LOADED_KEEP:]
-        for stale in older:
-            stale.unlink(missing_ok=True)
-    except (OSError, ImportError, ValueError):  # a read-only data directory, or no Arrow codec: no cache
-        pass
-    return frame
+    def save(frame: pd.DataFrame, tmp: Path) -> None:  # uidx and iidx are the categoricals' codes: not stored twice
+        frame.drop(columns=["uidx", "iidx"]).to_feather(tmp, compression="lz4")
+
+    # A read-only data directory, or no Arrow codec: no cache.
+    return cached_file(root / ".cache", "interactions", ".feather", _interactions_key(root, encoding, drop_unknown), load, read, save,
+                       valid=usable, keep=_LOADED_KEEP, write=cache, quiet=(OSError, ImportError, ValueError))
 
 
 def load_dataset(root: str | Path, *, drop_unknown: bool = False, encoding: str = "utf-8", cache: bool = True) -> Dataset:

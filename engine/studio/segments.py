@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -15,7 +13,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from engine.core.constants import EVENT_COL, SEED, USER_COL
-from engine.core.files import CACHE_KEEP, atomic_save_npz, cache_key, read_cache
+from engine.core.files import cache_key, cached_file
 from engine.studio.context import Studio
 
 MIN_SEGMENT_SIZE = 20  # a segment with fewer users is never shown or exported (privacy)
@@ -772,18 +770,7 @@ def segment_catalogue(
     folder, model = studio.cache
     key = cache_key(_CATALOGUE_FORMAT, model, studio.data.source, studio.stage, method, str(k), str(k_range), space, str(learned),
                     str(rules), str(min_size), str(random_state), studio.users)
-    path = Path(folder) / f"segments-{key}.npz"
-    found = read_cache(path, _read_catalogue)
-    if found is not None:
-        with contextlib.suppress(OSError):
-            os.utime(path)
-        return found
-    catalogue = build()
-    with contextlib.suppress(OSError):
-        _write_catalogue(path, catalogue)
-        for stale in sorted(path.parent.glob("segments-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)[CACHE_KEEP:]:
-            stale.unlink(missing_ok=True)
-    return catalogue
+    return cached_file(folder, "segments", ".npz", key, build, _read_catalogue, _write_catalogue)
 
 
 # A studio's segments are kept in its cache folder, keyed by the model, the data set's files, the
@@ -793,7 +780,7 @@ def segment_catalogue(
 _CATALOGUE_FORMAT = "1"
 
 
-def _write_catalogue(path: Path, catalogue: SegmentCatalogue) -> None:
+def _write_catalogue(catalogue: SegmentCatalogue, path: Path) -> None:
     segments = catalogue.segments
     learned = catalogue.learned
     centroids = [s.centroid for s in segments if s.centroid is not None]
@@ -804,13 +791,14 @@ def _write_catalogue(path: Path, catalogue: SegmentCatalogue) -> None:
         "segments": [{"id": s.id, "name": s.name, "kind": s.kind, "keywords": list(s.keywords), "top_categories": list(s.top_categories),
                       "rule": s.rule, "centroid": s.centroid is not None} for s in segments],
     }
-    atomic_save_npz(
-        path, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-        members=np.concatenate([s.members for s in segments]).astype(np.int64) if segments else np.zeros(0, np.int64),
-        sizes=np.asarray([s.size for s in segments], dtype=np.int64),
-        centroids=np.stack(centroids) if centroids else np.zeros((0, 0), np.float32),
-        labels=learned.labels if learned is not None else np.zeros(0, np.int64),
-    )
+    with open(path, "wb") as handle:  # a handle, so numpy adds no suffix of its own
+        np.savez(
+            handle, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+            members=np.concatenate([s.members for s in segments]).astype(np.int64) if segments else np.zeros(0, np.int64),
+            sizes=np.asarray([s.size for s in segments], dtype=np.int64),
+            centroids=np.stack(centroids) if centroids else np.zeros((0, 0), np.float32),
+            labels=learned.labels if learned is not None else np.zeros(0, np.int64),
+        )
 
 
 def _read_catalogue(path: Path) -> SegmentCatalogue:

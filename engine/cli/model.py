@@ -139,13 +139,17 @@ def cmd_train(args) -> None:
 
         start = time.perf_counter()
         try:
+            from engine.page.rerank import prepare_pages
             from engine.studio.segments import segment_catalogue
 
-            segment_catalogue(load_studio(data, out))  # the dashboard's first segments (kmeans, k chosen)
+            studio = load_studio(data, out)
+            # The dashboard's first segments (kmeans, k chosen) and the learned ones' pages (the
+            # picker lists them first; a rule segment's first page computes its own, 9 s at 1M).
+            prepare_pages(studio, [s for s in segment_catalogue(studio).visible if s.kind == "learned"])
         except (DataError, ModelError, MemoryError, OSError, ValueError) as exc:  # the model is saved: only the cache is missing
             print(f"the serving cache was not filled ({exc}); the first page will compute it")
             return
-        print(f"serving cache ready in {time.perf_counter() - start:.0f}s (user vectors, EASE's table, picture colours and segments in {data.root / '.cache'}), "
+        print(f"serving cache ready in {time.perf_counter() - start:.0f}s (user vectors, EASE's table, picture colours, segments and their relevance in {data.root / '.cache'}), "
               "so the first page does not compute them")
 
 

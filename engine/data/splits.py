@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,19 +49,13 @@ class FitData:
             m.data[:] = 1.0
         return m
 
-    def sequences(self) -> dict[int, np.ndarray]:
-        """Each user's item indices in time order (made once, shared: read-only)."""
+    def sequences(self) -> "Sequences":
+        """Each user's item indices in time order, by user index (made once, shared: read-only)."""
         if "sequences" not in self._made:
-            self._made["sequences"] = self._sequences()
+            inter = self.interactions
+            order, indptr = group_rows(inter["uidx"].to_numpy(), self.n_users)
+            self._made["sequences"] = Sequences(inter["iidx"].to_numpy()[order], indptr)
         return self._made["sequences"]
-
-    def _sequences(self) -> dict[int, np.ndarray]:
-        inter = self.interactions
-        order = np.argsort(inter["uidx"].to_numpy(), kind="stable")
-        users = inter["uidx"].to_numpy()[order]
-        items = inter["iidx"].to_numpy()[order]
-        starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-        return {int(users[s]): items[s:e] for s, e in zip(starts, np.r_[starts[1:], len(users)])}
 
     def item_counts(self) -> np.ndarray:
         """Train interaction count per item (repeats counted)."""
@@ -69,6 +64,51 @@ class FitData:
     def item_user_counts(self) -> np.ndarray:
         """Number of distinct users per item."""
         return np.asarray(self.matrix(binary=True).sum(axis=0)).ravel().astype(np.int64)
+
+
+class Sequences(Mapping):
+    """Users' item sequences as one array: user ``u``'s items in time order are
+    ``flat[indptr[u]:indptr[u + 1]]``. A read-only mapping from user index to that array, holding
+    the users with at least one item (ascending), without an object per user (a million users'
+    sequences as a dict took 9 s to build).
+    """
+
+    def __init__(self, flat: np.ndarray, indptr: np.ndarray):
+        self.flat, self.indptr = flat, indptr
+
+    def __getitem__(self, user) -> np.ndarray:
+        try:
+            user = int(user)
+        except (TypeError, ValueError):
+            raise KeyError(user) from None
+        if not 0 <= user < len(self.indptr) - 1 or self.indptr[user] == self.indptr[user + 1]:
+            raise KeyError(user)
+        return self.flat[self.indptr[user]:self.indptr[user + 1]]
+
+    def users(self) -> np.ndarray:
+        """The users with at least one item, ascending."""
+        return np.flatnonzero(np.diff(self.indptr))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.users().tolist())
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(np.diff(self.indptr)))
+
+
+def group_rows(keys: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions grouped by key, in their original order within a key (a stable sort by key).
+
+    Returns ``(order, indptr)``: the rows of key ``k`` are ``order[indptr[k]:indptr[k + 1]]``. A
+    counting sort (scipy's COO to CSR conversion with the row positions as columns): 2.7 s for 26
+    million rows where numpy's stable argsort took 8 s.
+    """
+    keys = np.asarray(keys)
+    n = len(keys)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(n_groups + 1, dtype=np.int64)
+    grouped = sp.csr_matrix((np.ones(n, dtype=np.int8), (keys, np.arange(n))), shape=(n_groups, n))
+    return grouped.indices.astype(np.int64, copy=False), grouped.indptr.astype(np.int64, copy=False)
 
 
 @dataclass
@@ -88,6 +128,10 @@ class Split:
     test_days: int | None = None
     test_start: pd.Timestamp | None = None
     valid_start: pd.Timestamp | None = None
+    # (rows, mask): every row of the data in time order and which of them are train + valid, set by
+    # the protocols so the test stage's training data is one selection instead of a concatenation
+    # and a sort (3 s at a million users). None: made from train and valid.
+    seen: tuple[pd.DataFrame, np.ndarray] | None = field(default=None, repr=False, compare=False)
     _fits: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def fit_data(self, stage: str) -> FitData:
@@ -100,7 +144,10 @@ class Split:
 
     def _fit_data(self, stage: str) -> FitData:
         frame = self.train
-        if stage == "test":
+        if stage == "test" and self.seen is not None:
+            rows, mask = self.seen
+            frame = rows[mask].reset_index(drop=True)
+        elif stage == "test":
             frame = pd.concat([self.train, self.valid], ignore_index=True)
             # Stable: at equal timestamps train rows stay before validation rows.
             frame = frame.sort_values(TIME_COL, kind="stable").reset_index(drop=True)
@@ -160,14 +207,19 @@ def leave_one_out(data: Dataset) -> Split:
     """
     inter = _frame(data.interactions)  # already in time order, ties in file order
     uidx = inter["uidx"].to_numpy()
-    # Position from the end within each user: 0 = last.
-    counts = np.bincount(uidx, minlength=data.n_users)
-    from_end = inter.groupby("uidx", sort=False).cumcount(ascending=False).to_numpy()
-    keep = counts[uidx] >= 3
-    test = inter[keep & (from_end == 0)]
-    valid = inter[keep & (from_end == 1)]
-    train = inter[keep & (from_end >= 2)]
-    return Split("loo", data.n_users, data.n_items, train.reset_index(drop=True), valid.reset_index(drop=True), test.reset_index(drop=True))
+    rows = np.arange(len(uidx))
+    # Each user's last and second to last row: the largest row position per user, twice.
+    last = np.full(data.n_users, -1, dtype=np.int64)
+    np.maximum.at(last, uidx, rows)
+    is_last = last[uidx] == rows
+    second = np.full(data.n_users, -1, dtype=np.int64)
+    np.maximum.at(second, uidx[~is_last], rows[~is_last])
+    is_second = second[uidx] == rows
+    keep = np.bincount(uidx, minlength=data.n_users)[uidx] >= 3
+    test, valid, train = inter[keep & is_last], inter[keep & is_second], inter[keep & ~is_last & ~is_second]
+    split = Split("loo", data.n_users, data.n_items, train.reset_index(drop=True), valid.reset_index(drop=True), test.reset_index(drop=True))
+    split.seen = (inter, keep & ~is_last)
+    return split
 
 
 def temporal(data: Dataset, test_days: int = DEFAULT_TEST_DAYS) -> Split:
@@ -191,7 +243,7 @@ def temporal(data: Dataset, test_days: int = DEFAULT_TEST_DAYS) -> Split:
     return Split(
         "temporal", data.n_users, data.n_items,
         train.reset_index(drop=True), valid.reset_index(drop=True), test.reset_index(drop=True),
-        test_days=test_days, test_start=test_start, valid_start=valid_start,
+        test_days=test_days, test_start=test_start, valid_start=valid_start, seen=(inter, (ts < test_start).to_numpy()),
     )
 
 

@@ -73,7 +73,14 @@ class Dataset:
         return self.items[ITEM_COL].to_numpy()
 
     def fingerprint(self) -> str:
-        """A short hash of the item ids and the interactions, to tie a trained model to its data."""
+        """A short hash of the item ids and the interactions, to tie a trained model to its data
+        (kept in ``root/.cache`` under the files' key: 2.5 s at a million users)."""
+        if self.source is None:
+            return self._fingerprint()
+        return cached_file(self.root / ".cache", "fingerprint", ".txt", self.source, self._fingerprint, lambda p: p.read_text(),
+                           lambda value, tmp: tmp.write_text(value), valid=lambda v: len(v) == 16, keep=_LOADED_KEEP)
+
+    def _fingerprint(self) -> str:
         h = hashlib.sha256()
         h.update("\x1f".join(self.items[ITEM_COL].tolist()).encode())
         h.update(self.interactions["uidx"].to_numpy(np.int64).tobytes())

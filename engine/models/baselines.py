@@ -277,20 +277,18 @@ class Transition(Recommender):
     def fit(self, data: FitData) -> "Transition":
         self._remember(data)
         seqs = data.sequences()
-        src, dst = [], []
+        flat, lengths = seqs.flat, np.diff(seqs.indptr)
         last = np.full(data.n_users, -1, dtype=np.int64)
-        for user, items in seqs.items():
-            last[user] = items[-1]
-            if len(items) > 1:
-                src.append(items[:-1])
-                dst.append(items[1:])
-        if src:
-            s, d = np.concatenate(src), np.concatenate(dst)
-            keep = s != d
-            trans = sp.csr_matrix((np.ones(keep.sum(), np.float32), (s[keep], d[keep])), shape=(data.n_items, data.n_items))
-            trans.sum_duplicates()
-        else:
-            trans = sp.csr_matrix((data.n_items, data.n_items), dtype=np.float32)
+        has = lengths > 0
+        last[has] = flat[seqs.indptr[1:][has] - 1]
+        # Consecutive items of one user: every neighbouring pair in the flat array but those
+        # across a boundary between two users.
+        s, d = flat[:-1], flat[1:]
+        ends = seqs.indptr[1:-1]
+        keep = s != d
+        keep[ends[(ends > 0) & (ends < len(flat))] - 1] = False
+        trans = sp.csr_matrix((np.ones(keep.sum(), np.float32), (s[keep], d[keep])), shape=(data.n_items, data.n_items))
+        trans.sum_duplicates()
         pop = np.asarray(self.history_.sum(axis=0)).ravel().astype(np.float32)
         self.trans_, self.last_, self.backoff_ = trans, last, pop / (pop.max() + 1.0)
         return self

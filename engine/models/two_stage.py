@@ -108,6 +108,11 @@ class _Context:
     covered: np.ndarray | None = field(default=None, repr=False)  # (n_users,) bool: users with per-user tables; None: all
 
 
+def _days_before(now: pd.Timestamp, stamps: np.ndarray) -> np.ndarray:
+    """Days from each time stamp to ``now``, as floats."""
+    return ((now - pd.DatetimeIndex(stamps)).total_seconds() / 86400.0).to_numpy() if len(stamps) else np.zeros(0)
+
+
 def _lookup(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """``matrix[rows[j], cols[j]]`` for every j, as a float32 array (0 where not stored)."""
     if len(rows) == 0:
@@ -322,11 +327,14 @@ class TwoStage(Recommender):
         pop_all = np.bincount(i, minlength=n_items).astype(np.float64)
         pop_7d = np.bincount(i[last7], minlength=n_items).astype(np.float64)
         pop_prev = np.bincount(i[prev7], minlength=n_items).astype(np.float64)
-        days_before = ((now - times).dt.total_seconds() / 86400.0).to_numpy() if len(inter) else np.zeros(0)
+        # An item's age: days from its earliest training row to now.
         age = np.full(n_items, -1.0)
+        stamps = times.to_numpy()
         if len(inter):
-            oldest = pd.Series(days_before).groupby(i).max()
-            age[oldest.index.to_numpy()] = oldest.to_numpy()
+            earliest = np.full(n_items, np.iinfo(np.int64).max, dtype=np.int64)
+            np.minimum.at(earliest, i, stamps.view(np.int64))
+            seen = earliest != np.iinfo(np.int64).max
+            age[seen] = _days_before(now, earliest[seen].view(stamps.dtype))
         # Per-user tables from the covered users' rows only (every row when users is None).
         u = inter["uidx"].to_numpy()
         pos = np.arange(len(inter))
@@ -335,7 +343,8 @@ class TwoStage(Recommender):
             covered = np.zeros(n_users, dtype=bool)
             covered[np.asarray(users, dtype=np.int64)] = True
             mine = covered[u]
-            u, i, pos, days_before = u[mine], i[mine], pos[mine], days_before[mine]
+            u, i, pos, stamps = u[mine], i[mine], pos[mine], stamps[mine]
+        days_before = _days_before(now, stamps)
         # Per (user, item): count, last position, days since the last time (interactions are in time order).
         frame = pd.DataFrame({"u": u, "i": i, "pos": pos, "days": days_before})
         per = frame.groupby(["u", "i"], sort=False).agg(count=("pos", "size"), last=("pos", "max"), days=("days", "min")).reset_index()
@@ -347,14 +356,11 @@ class TwoStage(Recommender):
 
         user_len = np.bincount(u, minlength=n_users).astype(np.float64)
         last5 = np.full((n_users, 5), -1, dtype=np.int64)
-        if len(u):
-            order = np.argsort(u, kind="stable")
-            us, its = u[order], i[order]
-            ends = np.r_[np.flatnonzero(us[1:] != us[:-1]), len(us) - 1]
-            starts = np.r_[0, ends[:-1] + 1]
-            from_end = np.repeat(ends, ends - starts + 1) - np.arange(len(us))  # 0 = the user's last item
-            near = from_end < 5
-            last5[us[near], 4 - from_end[near]] = its[near]
+        seqs = data.sequences()
+        lengths = np.diff(seqs.indptr)
+        for back in range(5):  # column 4 is the user's last item, column 3 the one before, ...
+            has = lengths > back if covered is None else (lengths > back) & covered
+            last5[has, 4 - back] = seqs.flat[seqs.indptr[1:][has] - 1 - back]
         ctx = _Context(data, now, user_len, table(per["count"]), table(per["place"]), table(per["days"] + 1.0), last5,
                        pop_all, pop_7d, (pop_7d + 1.0) / (pop_prev + 1.0), age, covered=covered)
         if "category" in self.items.columns:

@@ -470,6 +470,15 @@ def segment_relevance(studio: Studio, segment: Segment) -> np.ndarray:
     return studio.item_vectors.astype(np.float64) @ np.asarray(centroid, dtype=np.float64)
 
 
+def prepare_pages(studio: Studio, segments: list[Segment]) -> None:
+    """Compute now what each segment's first page would: the catalogue's TF-IDF and, with two
+    stages, the segment's relevance, both kept in the studio's cache folder (at a million users
+    a segment's relevance is 8 s and the TF-IDF 3 s of a first page)."""
+    studio.tfidf()
+    for segment in segments:
+        studio.member_relevance(segment.members)
+
+
 def segment_tail_share(studio: Studio, segment: Segment) -> float:
     """P(tail | segment): share of tail items among the members' distinct training items (pooled)."""
     per_item = np.asarray(studio.history[np.asarray(segment.members, dtype=np.int64)].sum(axis=0)).ravel()

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from engine.evaluation import metrics as M
 from engine.core.constants import HEAD_SHARE, SEED, TIME_COL
-from engine.core.files import cache_key, cached_array
+from engine.core.files import cache_key, cached_array, cached_file
 from engine.data.tables import Dataset
 from engine.data.colours import ColourFeatures
 from engine.data.splits import FitData, Split
@@ -26,6 +26,7 @@ _THREADS = None  # a threadpoolctl controller, made on first use
 
 MAX_RELEVANCE_MEMBERS = 2_000  # a segment's members whose final scores make its relevance, at most
 RELEVANCE_BATCH = 500  # members scored at once
+KEPT_PER_KIND = 64  # files of one kind a studio keeps in its cache folder (a segment's relevance is one)
 
 NEW_DAYS = 21  # an item created within this many days of the latest training event is "new"
 # Users the studio holds at most: a seeded random sample of a shop's users above it. Segments are
@@ -211,17 +212,29 @@ class Studio:
         members = members[self.rows_of(members) >= 0]
         key = hashlib.sha1(members.tobytes()).hexdigest()
         if key not in self._relevance:
-            if len(members) > MAX_RELEVANCE_MEMBERS:
-                members = np.sort(np.random.default_rng(0).choice(members, MAX_RELEVANCE_MEMBERS, replace=False))
-            total = np.zeros(self.n_items, dtype=np.float64)
-            for start in range(0, len(members), RELEVANCE_BATCH):
-                rows, items, scores = self.final.candidate_scores(members[start:start + RELEVANCE_BATCH])
-                if len(rows):
-                    lowest = pd.Series(scores).groupby(rows).transform("min").to_numpy()
-                    np.add.at(total, items, scores - lowest)
-            self._relevance[key] = total / max(len(members), 1)
+            self._relevance[key] = self.kept("relevance", (self.stage, members), lambda: self._mean_relevance(members),
+                                             lambda a: a.shape == (self.n_items,) and a.dtype == np.float64)
         self._relevance[given] = self._relevance[key]
         return self._relevance[key]
+
+    def _mean_relevance(self, members: np.ndarray) -> np.ndarray:
+        if len(members) > MAX_RELEVANCE_MEMBERS:
+            members = np.sort(np.random.default_rng(0).choice(members, MAX_RELEVANCE_MEMBERS, replace=False))
+        total = np.zeros(self.n_items, dtype=np.float64)
+        for start in range(0, len(members), RELEVANCE_BATCH):
+            rows, items, scores = self.final.candidate_scores(members[start:start + RELEVANCE_BATCH])
+            if len(rows):
+                lowest = pd.Series(scores).groupby(rows).transform("min").to_numpy()
+                np.add.at(total, items, scores - lowest)
+        return total / max(len(members), 1)
+
+    def kept(self, kind: str, parts: tuple, compute, valid, keep: int = KEPT_PER_KIND):
+        """``compute()``, an array, kept in the studio's cache folder under ``kind`` and a key of the
+        model, the data set's files and ``parts`` (computed here when the studio has no cache)."""
+        if self.cache is None or self.data.source is None:
+            return compute()
+        folder, model = self.cache
+        return cached_array(folder, kind, cache_key(model, self.data.source, *parts), compute, valid, keep=keep)
 
     def made(self, key, build):
         """``build()``, computed once per studio and key (a slider move must not repeat catalogue-wide work)."""
@@ -244,19 +257,42 @@ class Studio:
         out; idf = ln((1 + I) / (1 + df)) + 1 and rows are L2-normalised (scikit-learn's defaults).
         """
         if self._tfidf is None:
-            from sklearn.feature_extraction.text import TfidfVectorizer
-
-            from engine.models.text_encoder import item_texts
-
-            texts = item_texts(self.data.items)
-            vec = TfidfVectorizer(stop_words="english", token_pattern=r"(?u)\b[^\W\d_]{2,}\b", min_df=2, sublinear_tf=True)
-            try:
-                matrix = vec.fit_transform(texts).tocsr().astype(np.float32)
-                terms = vec.get_feature_names_out()
-            except ValueError:  # no term in two items (placeholder titles): no keywords
-                matrix, terms = sp.csr_matrix((len(texts), 0), dtype=np.float32), np.array([], dtype=object)
-            self._tfidf = (matrix, terms)
+            self._tfidf = self._kept_tfidf() if self.data.source is not None and self.cache is not None else _tfidf(self.data.items)
         return self._tfidf
+
+    def _kept_tfidf(self):
+        def save(value, tmp: Path) -> None:
+            matrix, terms = value
+            with open(tmp, "wb") as handle:  # a handle, so numpy adds no suffix of its own
+                np.savez(handle, data=matrix.data, indices=matrix.indices, indptr=matrix.indptr,
+                         shape=np.asarray(matrix.shape), terms=np.asarray(terms, dtype=str))
+
+        def load(path: Path):
+            with np.load(path, allow_pickle=False) as f:
+                matrix = sp.csr_matrix((f["data"], f["indices"], f["indptr"]), shape=tuple(f["shape"]))
+                return matrix, f["terms"].astype(object)
+
+        # The catalogue's text alone: kept under the data set's files, whatever the model.
+        return cached_file(self.cache[0], "tfidf", ".npz", cache_key(_TFIDF_FORMAT, self.data.source), lambda: _tfidf(self.data.items),
+                           load, save, valid=lambda v: v[0].shape[0] == self.n_items)
+
+
+_TFIDF_FORMAT = "1"
+
+
+def _tfidf(items: pd.DataFrame):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from engine.models.text_encoder import item_texts
+
+    texts = item_texts(items)
+    vec = TfidfVectorizer(stop_words="english", token_pattern=r"(?u)\b[^\W\d_]{2,}\b", min_df=2, sublinear_tf=True)
+    try:
+        matrix = vec.fit_transform(texts).tocsr().astype(np.float32)
+        terms = vec.get_feature_names_out()
+    except ValueError:  # no term in two items (placeholder titles): no keywords
+        matrix, terms = sp.csr_matrix((len(texts), 0), dtype=np.float32), np.array([], dtype=object)
+    return matrix, terms
 
 
 def _user_states(rec: FineTunedRecommender, histories: list[np.ndarray], cache: tuple[Path, str] | None) -> tuple[np.ndarray, np.ndarray]:

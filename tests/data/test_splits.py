@@ -11,7 +11,7 @@ import pytest
 
 from engine.models.baselines import BASELINES
 from engine.data.tables import Dataset, load_dataset
-from engine.data.splits import Split, leave_one_out, make_split, temporal
+from engine.data.splits import Split, group_rows, leave_one_out, make_split, temporal
 
 ITEMS = "item_id,title\n" + "".join(f"I{i},item title {i}\n" for i in range(8))
 
@@ -239,3 +239,62 @@ def test_targets_only_for_users_with_history(tiny: Dataset, protocol: str, stage
     expect = {u for u in held["uidx"] if u in seen}
     assert set(users.tolist()) == expect
     assert (np.diff(users) > 0).all()
+
+
+# ------------------------------------------------------------------------------------------------
+# The grouped forms a million users need
+
+
+@pytest.mark.parametrize("n_groups", [1, 7, 500])
+def test_group_rows_is_a_stable_sort_by_key(n_groups: int) -> None:
+    keys = np.random.default_rng(n_groups).integers(0, n_groups, 3_000)
+    order, indptr = group_rows(keys, n_groups + 2)  # two groups with no rows
+    np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))
+    np.testing.assert_array_equal(np.diff(indptr), np.bincount(keys, minlength=n_groups + 2))
+    empty_order, empty_ptr = group_rows(np.zeros(0, dtype=np.int64), 3)
+    assert len(empty_order) == 0 and empty_ptr.tolist() == [0, 0, 0, 0]
+
+
+def test_sequences_are_each_users_items_in_time_order(tiny: Dataset) -> None:
+    fit = make_split(tiny, "loo").fit_data("test")
+    seqs = fit.sequences()
+    inter = fit.interactions
+    expect = {int(u): g["iidx"].to_numpy() for u, g in inter.groupby("uidx", sort=True)}
+    assert list(seqs) == sorted(expect) and len(seqs) == len(expect)
+    for user, items in expect.items():
+        np.testing.assert_array_equal(seqs[user], items)
+        np.testing.assert_array_equal(seqs[np.int64(user)], items)
+    absent = next(u for u in range(fit.n_users + 1) if u not in expect)
+    assert absent not in seqs and seqs.get(absent) is None and seqs.get(-1) is None and "x" not in seqs
+    with pytest.raises(KeyError):
+        seqs[fit.n_users]
+
+
+def _reference_loo(data: Dataset) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Leave-one-out written with pandas' per-group positions, to check the split against."""
+    inter = data.interactions[["uidx", "iidx", "timestamp"]].reset_index(drop=True)
+    from_end = inter.groupby("uidx", sort=False).cumcount(ascending=False).to_numpy()
+    keep = np.bincount(inter["uidx"], minlength=data.n_users)[inter["uidx"]] >= 3
+    return inter[keep & (from_end >= 2)], inter[keep & (from_end == 1)], inter[keep & (from_end == 0)]
+
+
+def test_loo_matches_per_group_positions(make_dir) -> None:
+    rng = np.random.default_rng(3)
+    days = rng.integers(1, 9, 400)  # many ties within and across users
+    rows = sorted(zip(days, rng.integers(0, 40, 400), rng.integers(0, 8, 400)), key=lambda r: r[0])
+    data = load_data(make_dir, [(f"u{u}", f"I{i}", f"2024-01-0{d}") for d, u, i in rows])
+    split = leave_one_out(data)
+    for got, expect in zip((split.train, split.valid, split.test), _reference_loo(data)):
+        pd.testing.assert_frame_equal(got[["uidx", "iidx", "timestamp"]], expect.reset_index(drop=True))
+
+
+@pytest.mark.parametrize("protocol", ["loo", "temporal"])
+def test_test_stage_rows_are_train_and_valid_in_time_order(tiny: Dataset, protocol: str) -> None:
+    split = make_split(tiny, protocol, test_days=2)
+    assert split.seen is not None
+    got = split.fit_data("test")
+    joined = Split(split.protocol, split.n_users, split.n_items, split.train, split.valid, split.test).fit_data("test")
+    assert _triples(got.interactions) == _triples(joined.interactions)
+    assert got.interactions["timestamp"].is_monotonic_increasing
+    for user in joined.sequences():
+        np.testing.assert_array_equal(got.sequences()[user], joined.sequences()[user])

@@ -402,7 +402,10 @@ def test_a_second_load_reads_the_checked_interactions_from_the_cache(tiny_dir: P
     again = load_dataset(tiny_dir)
     pd.testing.assert_frame_equal(again.interactions, first.interactions)
     assert list(again.user_ids) == list(first.user_ids) and again.user_index == first.user_index
-    assert again.fingerprint() == first.fingerprint()
+    assert again.fingerprint() == first.fingerprint() == first._fingerprint()
+    (kept,) = (tiny_dir / ".cache").glob("fingerprint-*.txt")
+    monkeypatch.setattr(tables.Dataset, "_fingerprint", lambda self: "read, not computed")
+    assert again.fingerprint() == kept.read_text() == first.fingerprint()
     # Other options are another key: loaded and checked again.
     with pytest.raises(AssertionError, match="cached interactions"):
         load_dataset(tiny_dir, drop_unknown=True)

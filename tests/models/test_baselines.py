@@ -129,6 +129,24 @@ def test_transition_recommends_most_frequent_successor() -> None:
     assert model.rank(np.array([5]), 5)[0].tolist() == [[0, 1, 3, 2, 4]]
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_transition_counts_match_a_loop_over_sequences(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_users, n_items = 9, 6  # users 0 and 8 never appear on some seeds: empty groups at both ends
+    users = rng.integers(1, 8, 60) if seed % 2 else rng.integers(0, n_users, 60)
+    rows = [(int(u), int(i), day) for day, (u, i) in enumerate(zip(users, rng.integers(0, n_items, 60)))]
+    model = Transition().fit(fit_data(rows, n_users, n_items))
+    expect = np.zeros((n_items, n_items))
+    last = np.full(n_users, -1)
+    for user in range(n_users):
+        seq = [i for u, i, _ in rows if u == user]
+        for a, b in zip(seq, seq[1:]):
+            expect[a, b] += a != b
+        last[user] = seq[-1] if seq else -1
+    np.testing.assert_array_equal(model.trans_.toarray(), expect)
+    np.testing.assert_array_equal(model.last_, last)
+
+
 # ------------------------------------------------------------------------------------------------
 # EASE
 

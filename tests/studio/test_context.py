@@ -60,3 +60,43 @@ def test_a_sampled_studio_scores_its_users_as_a_studio_of_everyone_does(demo_mod
     outside = np.setdiff1d(everyone.users, sample.users)[:1]
     with pytest.raises(ValueError, match="not among the users"):
         final.score(outside)
+
+
+class _CountingFinal:
+    """A stand-in second stage: three candidates per user with made-up scores, and a call count."""
+
+    def __init__(self, n_items: int):
+        self.n_items, self.calls = n_items, 0
+
+    def candidate_scores(self, users: np.ndarray):
+        self.calls += 1
+        rows = np.repeat(np.arange(len(users)), 3)
+        items = (users[rows] * 7 + np.tile([0, 1, 2], len(users))) % self.n_items
+        return rows, items, (items % 5).astype(np.float32)
+
+
+def test_relevance_and_tfidf_are_read_from_the_cache_the_second_time(demo_model, tmp_path: Path, monkeypatch) -> None:
+    from engine.studio import context
+
+    data_dir, model_dir = demo_model
+    data = tmp_path / "data"
+    shutil.copytree(data_dir, data, ignore=shutil.ignore_patterns(".cache", "models"))
+    model = shutil.copytree(model_dir, tmp_path / "model")
+    first = load_studio(data, model, images=False, text=False)
+    first.final = _CountingFinal(first.n_items)
+    members = first.users[::3]
+    relevance = first.member_relevance(members)
+    assert first.final.calls > 0 and len(list((data / ".cache").glob("relevance-*.npy"))) == 1
+    matrix, terms = first.tfidf()
+    assert matrix.shape[0] == first.n_items and len(terms) > 0
+
+    monkeypatch.setattr(context, "_tfidf", lambda items: pytest.fail("the kept TF-IDF should have been read"))
+    again = load_studio(data, model, images=False, text=False)
+    again.final = _CountingFinal(again.n_items)
+    np.testing.assert_array_equal(again.member_relevance(members), relevance)
+    assert again.final.calls == 0
+    kept_matrix, kept_terms = again.tfidf()
+    assert (kept_matrix != matrix).nnz == 0 and kept_terms.tolist() == terms.tolist()
+    # Other members are another key: computed, not read.
+    again.member_relevance(members[:-1])
+    assert again.final.calls > 0

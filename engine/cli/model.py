@@ -135,17 +135,11 @@ def cmd_train(args) -> None:
               f"HR@10 {metrics['hr@10']:.4f}, Recall@12 {metrics['recall@12']:.4f}, MAP@12 {metrics['map@12']:.4f}")
     print(f"the page uses {manifest['final_model']}; model saved to {out}")
     if data.n_users >= WARM_ABOVE_USERS:
-        from engine.studio.context import load_studio
+        from engine.page.rerank import fill_serving_cache
 
         start = time.perf_counter()
         try:
-            from engine.page.rerank import prepare_pages
-            from engine.studio.segments import segment_catalogue
-
-            studio = load_studio(data, out)
-            # The dashboard's first segments (kmeans, k chosen) and the learned ones' pages (the
-            # picker lists them first; a rule segment's first page computes its own, 9 s at 1M).
-            prepare_pages(studio, [s for s in segment_catalogue(studio).visible if s.kind == "learned"])
+            fill_serving_cache(data, out)
         except (DataError, ModelError, MemoryError, OSError, ValueError) as exc:  # the model is saved: only the cache is missing
             print(f"the serving cache was not filled ({exc}); the first page will compute it")
             return

@@ -70,11 +70,14 @@ def _history_hits(studio: Studio, users: np.ndarray, recs: np.ndarray) -> np.nda
     return out
 
 
-def _shared_hits(studio: Studio, page: np.ndarray, users: np.ndarray, targets: list[np.ndarray], mask_history: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Hit matrix (U, n) and distinct |T| per user for one page shown to every user.
+def _shared_hits(studio: Studio, page: np.ndarray, users: np.ndarray, targets: list[np.ndarray], mask_history: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The hits of one page shown to every user, as (user row, page position) pairs, and the
+    distinct |T| per user.
 
     The held-out items become a sparse user x item matrix, and the page's columns are read from it
-    (and from the training history when masking): much cheaper than a search per user and slot.
+    (and from the training history when masking): much cheaper than a search per user and slot,
+    and hits are few, so they stay pairs (a dense users x slots matrix took most of a slider move's
+    judging at 35,000 members).
     """
     def build() -> tuple[sp.csc_matrix, np.ndarray, sp.csc_matrix | None]:
         """The users' held-out items and (when masking) training items, by columns: one page's slots are columns."""
@@ -90,35 +93,38 @@ def _shared_hits(studio: Studio, page: np.ndarray, users: np.ndarray, targets: l
     # here, so the identity check cannot meet a recycled id): every slider move judges a new page
     # on the same members, and gathering 35,000 members' targets took 90 ms of each move.
     held, n_rel, seen = studio.made_for(targets, ("shared_hits", hashlib.sha1(users.tobytes()).hexdigest(), mask_history), build)
-    hits = np.zeros((len(users), page.size), dtype=bool)
     filled = np.flatnonzero(page >= 0)
-    if filled.size:
-        cols = page[filled]
-        got = held[:, cols].toarray() > 0
-        if seen is not None:
-            got &= ~(seen[:, cols].toarray() > 0)
-        hits[:, filled] = got
-    return hits, n_rel
+    if not filled.size:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), n_rel
+    cols = page[filled]
+    got = held[:, cols].tocoo()
+    rows, where = got.row.astype(np.int64), got.col.astype(np.int64)
+    if seen is not None and rows.size:
+        had = seen[:, cols].tocoo()
+        keep = ~np.isin(rows * len(cols) + where, had.row.astype(np.int64) * len(cols) + had.col)
+        rows, where = rows[keep], where[keep]
+    return rows, filled[where], n_rel
 
 
-def _accuracy(hits: np.ndarray, n_rel: np.ndarray, discount: np.ndarray, cutoffs: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """Per-user NDCG, recall and HR at each cutoff from a (U, n) hit matrix and the discounts.
+def _accuracy(rows: np.ndarray, positions: np.ndarray, n_rel: np.ndarray, discount: np.ndarray, cutoffs: tuple[int, ...], n: int) -> dict[str, np.ndarray]:
+    """Per-user NDCG, recall and HR at each cutoff from the hits, given as (user row, page
+    position) pairs (a user and position at most once), and the discounts of the n positions.
 
     NDCG@k = sum_{p<k} hit_p d_p / sum_{p<min(|T|, k)} 1 / log2(p + 2); Recall@k = hits in the
     first k / |T|; HR@k = 1 if any hit in the first k. |T| counts distinct held-out items.
     """
-    n = hits.shape[1]
-    hits = hits.astype(np.float64)
+    n_users = len(n_rel)
     out = {}
     # The ideal list fills the first min(|T|, k) positions, also where the page has fewer than k slots.
     ideal = np.cumsum(1.0 / np.log2(np.arange(max(cutoffs), dtype=np.float64) + 2.0))
     for k in cutoffs:
-        kk = min(k, n)
-        h = hits[:, :kk]
+        inside = positions < min(k, n)
+        r, p = rows[inside], positions[inside]
         idcg = ideal[np.minimum(n_rel, k) - 1]
-        out[f"ndcg@{k}"] = (h @ discount[:kk]) / idcg
-        out[f"recall@{k}"] = h.sum(axis=1) / n_rel
-        out[f"hr@{k}"] = (h.sum(axis=1) > 0).astype(np.float64)
+        found = np.bincount(r, minlength=n_users).astype(np.float64)
+        out[f"ndcg@{k}"] = np.bincount(r, weights=discount[p], minlength=n_users) / idcg
+        out[f"recall@{k}"] = found / n_rel
+        out[f"hr@{k}"] = (found > 0).astype(np.float64)
     return out
 
 
@@ -240,13 +246,14 @@ def _evaluate(studio: Studio, page: np.ndarray, users: np.ndarray, targets: list
     metrics: dict = {"n_users": int(len(users))}
     if len(users):
         if page.shape[0] == 1:
-            hits, n_rel = _shared_hits(studio, page[0], np.asarray(users, dtype=np.int64), targets, mask_history)
+            rows, positions, n_rel = _shared_hits(studio, page[0], np.asarray(users, dtype=np.int64), targets, mask_history)
         else:
             lists = page.copy()
             if mask_history:
                 lists[_history_hits(studio, users, lists)] = -1
             hits, n_rel = M.hit_matrix(lists, targets, max(n, 1))
-        per_user = _accuracy(hits, n_rel, grid_discount(row_sizes), cutoffs)
+            rows, positions = np.nonzero(hits)
+        per_user = _accuracy(rows, positions, n_rel, grid_discount(row_sizes), cutoffs, n)
         for key, values in per_user.items():
             metrics[key] = float(values.mean())
         lo, hi = bootstrap_ci_counts(per_user[f"ndcg@{k}"]) if len(users) > 1 else (metrics[f"ndcg@{k}"],) * 2

@@ -88,6 +88,18 @@ def test_page_metrics_agree_with_foundation_metrics(toy: Studio) -> None:
     assert ev.metrics["n_users"] == len(users)
 
 
+def test_one_shared_page_scores_each_user_as_their_own_copy_does(toy: Studio) -> None:
+    page = np.r_[np.arange(5), -1, np.arange(6, 11), -1]  # two empty slots
+    users, targets = toy.eval_users, toy.eval_targets
+    for masked in (False, True):
+        shared = evaluate_lists(toy, page, users, targets, [6, 6], mask_history=masked, k=4)
+        copies = evaluate_lists(toy, np.tile(page, (len(users), 1)), users, targets, [6, 6], mask_history=masked, k=4)
+        assert set(shared.per_user) == set(copies.per_user) == {f"{m}@{c}" for m in ("ndcg", "recall", "hr") for c in (4, 12)}
+        for key, values in shared.per_user.items():
+            np.testing.assert_allclose(values, copies.per_user[key], rtol=1e-12)
+        assert shared.per_user["hr@12"].sum() > 0
+
+
 def test_paired_bootstrap_covers_the_true_difference() -> None:
     """Synthetic users hit with probability 0.30 under A and 0.38 under B (correlated): the 95%
     paired interval covers the true difference 0.08 in about 95% of 200 replications."""

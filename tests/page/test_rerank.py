@@ -172,6 +172,26 @@ def test_excluded_items_never_appear(demo_studio, segment) -> None:
         assert any("excluded" in n for n in page.notes)
 
 
+def test_a_knob_move_reuses_the_candidates_and_ranks_as_a_fresh_studio(demo_studio, segment) -> None:
+    import dataclasses
+
+    studio = demo_studio
+    rules = {"pin": [{"item": str(studio.data.item_ids[0]), "row": 2, "slot": 1}], "bury": [{"category": str(studio.data.items["category"].iat[1]), "weight": 1}]}
+    settings = [Settings(rules=rules), Settings(rules=rules, diversity=0.6, long_tail=0.5, visual=0.4), Settings(rules=rules, diversity=0.6, method="dpp")]
+    pages = [rank_segment(studio, segment, s) for s in settings]
+    kept = [key for key in studio._made if key[0] == "candidates"]
+    assert len({key[-1] for key in kept}) >= 1 and len(kept) == len(set(kept))
+    before = len(studio._made)
+    rank_segment(studio, segment, Settings(rules=rules, diversity=0.9))
+    assert len(studio._made) == before  # nothing new made for another knob value
+    other = rank_segment(studio, segment, Settings(rules={}, diversity=0.6))  # other rules: other candidates
+    assert len(studio._made) > before and list(other.items()) != list(pages[1].items())
+    fresh = dataclasses.replace(studio, _made={}, _relevance={})
+    for s, page in zip(settings, pages):
+        again = rank_segment(fresh, segment, s)
+        assert list(again.items()) == list(page.items()) and [c.why for r in again.rows for c in r.items] == [c.why for r in page.rows for c in r.items]
+
+
 def test_boost_and_bury_move_items(demo_studio, segment) -> None:
     studio = demo_studio
     cats = studio.data.items["category"].to_numpy()

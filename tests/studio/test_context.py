@@ -100,3 +100,27 @@ def test_relevance_and_tfidf_are_read_from_the_cache_the_second_time(demo_model,
     # Other members are another key: computed, not read.
     again.member_relevance(members[:-1])
     assert again.final.calls > 0
+
+
+def test_the_serving_cache_holds_the_first_pages_work(demo_model, tmp_path: Path, monkeypatch) -> None:
+    from engine.page.rerank import fill_serving_cache, rank_segment
+    from engine.studio import context, segments
+
+    data_dir, model_dir = demo_model
+    data = tmp_path / "data"
+    shutil.copytree(data_dir, data, ignore=shutil.ignore_patterns(".cache", "models"))
+    model = shutil.copytree(model_dir, tmp_path / "model")
+    fill_serving_cache(data, model)
+    kept = {p.name.split("-")[0] for p in (data / ".cache").iterdir()}
+    assert {"interactions", "user_states", "segments", "tfidf", "fingerprint"} <= kept
+    # The next studio (the app's first page) reads all of it: no user tower, no clustering, no TF-IDF,
+    # and with two stages no relevance of a learned segment.
+    monkeypatch.setattr(FineTunedRecommender, "user_states", lambda *a, **k: pytest.fail("user vectors recomputed"))
+    monkeypatch.setattr(segments, "_learned", lambda *a, **k: pytest.fail("segments recomputed"))
+    monkeypatch.setattr(context, "_tfidf", lambda items: pytest.fail("TF-IDF recomputed"))
+    monkeypatch.setattr(context.Studio, "_mean_relevance", lambda self, members: pytest.fail("relevance recomputed"))
+    studio = load_studio(data, model)
+    learned = [s for s in segments.segment_catalogue(studio).visible if s.kind == "learned"]
+    assert learned and ("relevance" in kept) == (studio.final is not None)
+    for segment in learned:
+        assert rank_segment(studio, segment).items().size > 0

@@ -67,7 +67,7 @@ def main() -> int:
             args.loading.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(args.loading))
         wait_for_homepage(page, 24, timeout_ms=600_000)
-        page.wait_for_function("() => document.querySelectorAll('[data-testid=stMetric]').length >= 7", timeout=120_000)
+        page.wait_for_function("() => document.querySelectorAll('.hp-metric').length >= 7", timeout=120_000)
         page.wait_for_timeout(1500)
         page.locator(".hp-card").nth(1).hover()  # one card shows why it is there
         page.wait_for_timeout(500)

@@ -55,6 +55,13 @@ STYLE = """
 .hp-compact .hp-title{font-size:.78rem}.hp-compact .hp-price{font-size:.85rem}.hp-compact .hp-price.level{font-size:.68rem}.hp-compact .hp-strip{gap:10px}
 .hp-change.out{background:#f3f4f6;color:#6b7280}
 .hp-empty{padding:18px;border:1px dashed #cbd5e1;border-radius:10px;color:#64748b;font-size:.9rem}
+.hp-metrics{display:flex;gap:12px;flex-wrap:wrap;margin:2px 0 4px 0;font-family:"Source Sans Pro","Helvetica Neue",Arial,sans-serif}
+.hp-metric{flex:1 1 0;min-width:112px}
+.hp-mlabel{font-size:.82rem;color:#4b5563;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.hp-mvalue{font-size:1.75rem;line-height:1.25;color:#1f2430}
+.hp-mdelta{display:inline-block;font-size:.8rem;padding:1px 8px;border-radius:999px}
+.hp-mdelta.up{color:#15803d;background:#dcfce7}.hp-mdelta.down{color:#b91c1c;background:#fee2e2}.hp-mdelta.off{color:#4b5563;background:#f3f4f6}
+.hp-mnote{font-size:.85rem;color:#6b7280;margin:2px 0 10px 0}
 </style>
 """
 
@@ -154,15 +161,44 @@ def row_html(row: RowView) -> str:
     return f'<section class="hp-row"><h3>{esc(row.title)}</h3>{sub}<div class="hp-strip">{cards}</div></section>'
 
 
-def page_html(rows: list[RowView], empty_message: str = "Nothing to show.", stamp: str = "", compact: bool = False) -> str:
-    """A whole homepage as one HTML block, with its style sheet.
+def page_html(rows: list[RowView], empty_message: str = "Nothing to show.", stamp: str = "", compact: bool = False,
+              style: bool = True) -> str:
+    """A whole homepage as one HTML block, with its style sheet unless ``style`` is False (a page
+    that redraws its storefront often draws the sheet once beside it, see ``storefront.style``).
 
     ``stamp`` (the settings drawn, e.g. ``diversity=0.30 long_tail=0.00``) lands in ``data-settings``
     so that browser tests and benchmarks can tell when a redraw arrived.
     """
     body = "".join(row_html(r) for r in rows) if rows else f'<div class="hp-empty">{esc(empty_message)}</div>'
     cls = "hp-page hp-compact" if compact else "hp-page"
-    return f'{STYLE}<div class="{cls}" data-settings="{esc(stamp)}">{body}</div>'
+    return f'{STYLE if style else ""}<div class="{cls}" data-settings="{esc(stamp)}">{body}</div>'
+
+
+@dataclass
+class MetricView:
+    """One headline number of a page: its label, value and change (text), and how to colour the
+    change: ``"normal"`` (up green, down red) or ``"off"`` (grey)."""
+
+    label: str
+    value: str
+    delta: str | None = None
+    colour: str = "normal"
+
+
+def metrics_html(metrics: list[MetricView], note: str = "") -> str:
+    """A row of headline numbers with their changes, and a note under it, as one HTML block (one
+    element for the browser to redraw instead of a widget per number). All text is escaped."""
+    tiles = []
+    for m in metrics:
+        delta = ""
+        if m.delta:
+            kind = "off" if m.colour == "off" else ("down" if m.delta.lstrip().startswith("-") else "up")
+            arrow = "↓ " if m.delta.lstrip().startswith("-") else "↑ "
+            delta = f'<div class="hp-mdelta {kind}">{arrow}{esc(m.delta.lstrip("+-"))}</div>'
+        tiles.append(f'<div class="hp-metric" data-label="{esc(m.label)}" data-value="{esc(m.value)}">'
+                     f'<div class="hp-mlabel">{esc(m.label)}</div><div class="hp-mvalue">{esc(m.value)}</div>{delta}</div>')
+    note_html = f'<div class="hp-mnote">{esc(note)}</div>' if note else ""
+    return f'<div class="hp-metrics">{"".join(tiles)}</div>{note_html}'
 
 
 def image_data_uri(data: bytes, mime: str) -> str:

@@ -12,27 +12,35 @@ from dashboard import state as S
 METHODS = {"mmr": "MMR (maximal marginal relevance)", "dpp": "DPP (determinantal point process)"}
 
 
+def knob_values(prefix: str, url_prefix: str = "", defaults: dict | None = None) -> dict:
+    """The knobs' values as the next :func:`knob_sliders` will show them (the browser tab's, else
+    the URL's, else the defaults), before their widgets are drawn: a page can draw what they
+    change first."""
+    d = {"diversity": 0.0, "long_tail": 0.0, "visual": 0.0, "method": "mmr", **(defaults or {})}
+    for name in ("diversity", "long_tail", "visual"):
+        S.init(f"{prefix}_{name}", f"{url_prefix}{name}", d[name], S.parse_unit, valid=lambda v: isinstance(v, float) and 0 <= v <= 1)
+    S.choice(f"{prefix}_method", f"{url_prefix}method", list(METHODS), d["method"])
+    return {name: st.session_state[f"{prefix}_{name}"] for name in ("diversity", "long_tail", "visual", "method")}
+
+
 def knob_sliders(prefix: str, url_prefix: str = "", container=None, defaults: dict | None = None) -> dict:
     """Diversity, long-tail and visual sliders plus the method; returns their values.
 
     Args:
         prefix: widget-key prefix of the page (``home``, ``cmp_a``...).
         url_prefix: prefix of the URL parameters (``""`` on the homepage, ``a_``/``b_`` on Compare).
-        container: where to draw (default: the current one).
+        container: where to draw (default: the current one), or four containers (columns), one per knob.
         defaults: starting values when neither the session nor the URL has one.
     """
-    where = container or st
-    d = {"diversity": 0.0, "long_tail": 0.0, "visual": 0.0, "method": "mmr", **(defaults or {})}
-    for name in ("diversity", "long_tail", "visual"):
-        S.init(f"{prefix}_{name}", f"{url_prefix}{name}", d[name], S.parse_unit, valid=lambda v: isinstance(v, float) and 0 <= v <= 1)
-    S.choice(f"{prefix}_method", f"{url_prefix}method", list(METHODS), d["method"])
-    where.slider("Diversity", 0.0, 1.0, step=0.05, key=f"{prefix}_diversity",
-                 help="0 = pure relevance; 1 = each card as unlike the cards already placed as possible")
-    where.slider("Long-tail exposure", 0.0, 1.0, step=0.05, key=f"{prefix}_long_tail",
-                 help="xQuAD weight of showing less popular (long-tail) items; 0 = off")
-    where.slider("Visual variety", 0.0, 1.0, step=0.05, key=f"{prefix}_visual",
-                 help="Penalty on neighbouring cards with similar picture colours; 0 = off")
-    where.selectbox("Diversity method", list(METHODS), key=f"{prefix}_method", format_func=METHODS.get)
+    where = container if isinstance(container, (list, tuple)) else [container or st] * 4
+    knob_values(prefix, url_prefix, defaults)
+    where[0].slider("Diversity", 0.0, 1.0, step=0.05, key=f"{prefix}_diversity",
+                    help="0 = pure relevance; 1 = each card as unlike the cards already placed as possible")
+    where[1].slider("Long-tail exposure", 0.0, 1.0, step=0.05, key=f"{prefix}_long_tail",
+                    help="xQuAD weight of showing less popular (long-tail) items; 0 = off")
+    where[2].slider("Visual variety", 0.0, 1.0, step=0.05, key=f"{prefix}_visual",
+                    help="Penalty on neighbouring cards with similar picture colours; 0 = off")
+    where[3].selectbox("Diversity method", list(METHODS), key=f"{prefix}_method", format_func=METHODS.get)
     return {
         "diversity": S.remember(f"{prefix}_diversity", f"{url_prefix}diversity", S.fmt_float),
         "long_tail": S.remember(f"{prefix}_long_tail", f"{url_prefix}long_tail", S.fmt_float),

@@ -191,6 +191,17 @@ def card_fields(path: str) -> dict[str, list]:
     return _card_fields(data_key(path))
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _category_and_brand_names(key: str) -> tuple[list[str], list[str]]:
+    items = _dataset(key).items
+    return tuple(sorted(items[column].astype(str).unique()) if column in items else [] for column in ("category", "brand"))
+
+
+def category_and_brand_names(path: str) -> tuple[list[str], list[str]]:
+    """The catalogue's categories and brands, sorted (read-only lists, shared by all sessions)."""
+    return _category_and_brand_names(data_key(path))
+
+
 def manifest(data_dir: str, model: str) -> dict:
     from engine.models.store import read_manifest
 
@@ -352,22 +363,20 @@ def user_map(data_dir: str, model: str, method: str = "kmeans", k: int | None = 
 # Pictures
 
 
-# A resource cache, not a data cache: the value is an immutable string, and skipping cache_data's
-# pickled copy saves a few ms on each redraw of 40 cards.
-@st.cache_resource(max_entries=6000, show_spinner=False)
-def _thumbnail(dkey: str, item_index: int, static: bool) -> str | None:
-    from dashboard.thumbs import encode_thumbnail, static_thumbnail
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _pictures(dkey: str, static: bool):
+    from dashboard.thumbs import Pictures, encode_thumbnail, static_thumbnail
 
-    path = _dataset(dkey).image_path(item_index)
-    return static_thumbnail(path) if static else encode_thumbnail(path)
+    data, make = _dataset(dkey), static_thumbnail if static else encode_thumbnail
+    return Pictures(lambda item: make(data.image_path(item)))
 
 
 def thumbnails(data_dir: str, item_indices) -> list[str | None]:
     """The pictures of items for their cards (files inside the data directory only), None where
     missing: data: URIs (the project's config), or URLs of the app's static thumbnails where static
-    serving is on. The data directory's key and the option are read once for the whole page."""
-    dkey, static = data_key(data_dir), bool(st.get_option("server.enableStaticServing"))
-    return [_thumbnail(dkey, int(i), static) for i in item_indices]
+    serving is on. Immutable strings, kept per data set and shared by all sessions."""
+    static = bool(st.get_option("server.enableStaticServing"))
+    return _pictures(data_key(data_dir), static).get(int(i) for i in item_indices)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import resources as R
-from dashboard.cards import RowView, page_html
+from dashboard.cards import STYLE, RowView, page_html
 from dashboard.views import item_card
 
 
@@ -39,7 +39,14 @@ def layout_rows(data_dir: str, layout, changes: dict[str, dict] | None = None, s
     return rows
 
 
-def draw(data_dir: str, layout, stamp: str, changes: dict[str, dict] | None = None, side: str = "b", compact: bool = False) -> None:
-    """Draw the layout as one HTML block (all product text escaped in ``dashboard.cards``)."""
+def style() -> None:
+    """The storefront's style sheet, for pages that draw it once and their storefront with ``styled=False``."""
+    st.html(STYLE)
+
+
+def draw(data_dir: str, layout, stamp: str, changes: dict[str, dict] | None = None, side: str = "b", compact: bool = False,
+         styled: bool = True) -> None:
+    """Draw the layout as one HTML block (all product text escaped in ``dashboard.cards``), with
+    the style sheet unless ``styled`` is False (then :func:`style` draws it once, outside a fragment)."""
     rows = layout_rows(data_dir, layout, changes, side)
-    st.html(page_html(rows, "This page has no items: the rules exclude everything.", stamp, compact))
+    st.html(page_html(rows, "This page has no items: the rules exclude everything.", stamp, compact, style=styled))

@@ -33,7 +33,11 @@ def no_errors(at) -> None:
 
 
 def metric_values(at) -> dict[str, str]:
-    return {m.label: m.value for m in at.main.metric}
+    """The page's headline numbers: Streamlit metrics and the homepage's metric strip (HTML)."""
+    import html
+
+    tiles = re.findall(r'class="hp-metric" data-label="([^"]*)" data-value="([^"]*)"', html_of(at))
+    return {m.label: m.value for m in at.main.metric} | {html.unescape(k): html.unescape(v) for k, v in tiles}
 
 
 def html_of(at) -> str:
@@ -80,6 +84,24 @@ def test_static_thumbnails_are_shrunk_and_named_by_a_hash(tmp_path: Path) -> Non
     Image.new("RGB", (200, 200), (200, 30, 30)).save(small)
     assert static_thumbnail(small, tmp_path / "static").endswith(".png")
     assert static_thumbnail(tmp_path / "missing.png", tmp_path / "static") is None
+
+
+def test_pictures_are_made_once_and_the_newest_kept() -> None:
+    from dashboard.thumbs import Pictures
+
+    made = []
+
+    def make(item: int) -> str | None:
+        made.append(item)
+        return None if item == 3 else f"data:image/png;base64,{item}"
+
+    pictures = Pictures(make, size=3)
+    assert pictures.get([1, 2, 3, 1]) == ["data:image/png;base64,1", "data:image/png;base64,2", None, "data:image/png;base64,1"]
+    assert made == [1, 2, 3]  # a missing picture is remembered too
+    pictures.get([4])  # over the size: the least recently used (2) goes
+    assert pictures.get([1, 3, 4]) and made == [1, 2, 3, 4]
+    pictures.get([2])
+    assert made == [1, 2, 3, 4, 2]
 
 
 def test_page_html_of_empty_rows() -> None:
@@ -305,7 +327,7 @@ def test_homepage_draws_the_segment_page_and_the_slider_changes_the_metrics(trai
     assert len(pictures) >= 30  # data: URIs (as configured) or the app's own thumbnails
     before = metric_values(at)
     assert set(before) >= {"NDCG@10", "Recall@10", "Long-tail share@10", "Diversity (ILD@10)"}
-    at.sidebar.slider(key="home_diversity").set_value(0.8).run()
+    at.slider(key="home_diversity").set_value(0.8).run()
     no_errors(at)
     after = metric_values(at)
     assert after != before
@@ -331,9 +353,9 @@ def test_url_settings_reproduce_a_view(trained_demo: Path, monkeypatch) -> None:
     at = app(monkeypatch, trained_demo, {"diversity": "0.40", "long_tail": "0.25", "method": "dpp", "segment": "nonsense"})
     at.run()
     no_errors(at)
-    assert at.sidebar.slider(key="home_diversity").value == pytest.approx(0.40)
-    assert at.sidebar.slider(key="home_long_tail").value == pytest.approx(0.25)
-    assert at.sidebar.selectbox(key="home_method").value == "dpp"
+    assert at.slider(key="home_diversity").value == pytest.approx(0.40)
+    assert at.slider(key="home_long_tail").value == pytest.approx(0.25)
+    assert at.selectbox(key="home_method").value == "dpp"
     assert "diversity=0.40 long_tail=0.25" in html_of(at)
 
 

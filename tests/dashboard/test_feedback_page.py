@@ -98,6 +98,10 @@ def test_a_feedback_path_outside_the_data_roots_is_refused(trained_demo: Path, m
 def test_layout_advice_applies_its_settings_to_the_sliders(trained_demo: Path, monkeypatch) -> None:
     at = app(monkeypatch, trained_demo)
     at.run()
+    with pytest.raises(KeyError):  # a closed panel draws nothing (a slider move redraws less)
+        at.number_input(key="home_advice_drop")
+    at.session_state["home_advice_open"] = True  # opening the expander
+    at.run()
     at.number_input(key="home_advice_drop").set_value(50.0)  # a loose guardrail: some setting gains long-tail share
     at.toggle(key="home_advice").set_value(True).run()
     no_errors(at)
@@ -107,7 +111,7 @@ def test_layout_advice_applies_its_settings_to_the_sliders(trained_demo: Path, m
     assert not apply.disabled
     apply.click().run()
     no_errors(at)
-    diversity, long_tail = at.sidebar.slider(key="home_diversity").value, at.sidebar.slider(key="home_long_tail").value
+    diversity, long_tail = at.slider(key="home_diversity").value, at.slider(key="home_long_tail").value
     assert (diversity, long_tail) != (0.0, 0.0)
     assert f"diversity {diversity:.2f} and long tail {long_tail:.2f}" in sentence
     assert at.query_params["long_tail"] in (f"{long_tail:.2f}", [f"{long_tail:.2f}"])

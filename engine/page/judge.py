@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 
@@ -16,7 +15,7 @@ from engine.page.layout import Layout
 from engine.models.topk import mask_rows, top_k
 from engine.page.rerank import Settings, excluded_mask, rank_segment
 from engine.studio.segments import Segment, check_size
-from engine.studio.context import Studio, single_thread
+from engine.studio.context import Studio, digest, single_thread
 
 USER_METRICS = ("ndcg", "recall", "hr")  # per-user accuracy; everything else describes the page
 GRID = (0.0, 0.25, 0.5, 0.75, 1.0)  # default frontier axis values
@@ -92,7 +91,7 @@ def _shared_hits(studio: Studio, page: np.ndarray, users: np.ndarray, targets: l
     # Made once per target list (``Studio.held_out`` hands out one list per member set, kept alive
     # here, so the identity check cannot meet a recycled id): every slider move judges a new page
     # on the same members, and gathering 35,000 members' targets took 90 ms of each move.
-    held, n_rel, seen = studio.made_for(targets, ("shared_hits", hashlib.sha1(users.tobytes()).hexdigest(), mask_history), build)
+    held, n_rel, seen = studio.made_for(targets, ("shared_hits", digest(users), mask_history), build)
     filled = np.flatnonzero(page >= 0)
     if not filled.size:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), n_rel

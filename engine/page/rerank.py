@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -15,7 +14,7 @@ from engine.core.constants import ITEM_COL, TITLE_COL
 from engine.models.topk import top_k
 from engine.page.layout import Card, Layout, Row
 from engine.studio.segments import Segment, check_size
-from engine.studio.context import Studio, single_thread
+from engine.studio.context import Studio, digest, single_thread
 
 N_CANDIDATES = 500  # items re-ranked per page (the segment's top by relevance)
 THEME_POOL = 4  # a themed row also draws on its theme's best THEME_POOL x slots items
@@ -473,7 +472,7 @@ def segment_relevance(studio: Studio, segment: Segment) -> np.ndarray:
 def prepare_pages(studio: Studio, segments: list[Segment]) -> None:
     """Compute now what each segment's first page would: the catalogue's TF-IDF and, with two
     stages, the segment's relevance, both kept in the studio's cache folder (at a million users
-    a segment's relevance is 8 s and the TF-IDF 3 s of a first page)."""
+    a segment's relevance is 9 s and the TF-IDF 3 s of a first page)."""
     studio.tfidf()
     for segment in segments:
         studio.member_relevance(segment.members)
@@ -482,7 +481,7 @@ def prepare_pages(studio: Studio, segments: list[Segment]) -> None:
 def _tail_share(studio: Studio, segment: Segment) -> float:
     """:func:`segment_tail_share`, once per studio and member set."""
     members = np.asarray(segment.members, dtype=np.int64)
-    return studio.made(("tail_share", hashlib.sha1(members.tobytes()).hexdigest()), lambda: segment_tail_share(studio, segment))
+    return studio.made(("tail_share", digest(members)), lambda: segment_tail_share(studio, segment))
 
 
 def fill_serving_cache(data, model_dir) -> None:
@@ -613,7 +612,7 @@ class WhyExplainer:
     def of(cls, studio: Studio, segment: Segment) -> "WhyExplainer":
         """The segment's explainer, made once per studio and member set (its pool sums the members' histories)."""
         members = np.asarray(segment.members, dtype=np.int64)
-        key = ("why", tuple(segment.keywords), hashlib.sha1(members.tobytes()).hexdigest())
+        key = ("why", tuple(segment.keywords), digest(members))
         return studio.made(key, lambda: cls(studio, segment))
 
     def __call__(self, items: np.ndarray) -> list[list[str]]:
@@ -710,7 +709,7 @@ def _candidates(studio: Studio, segment: Segment, settings: Settings, rules: Rul
     per studio: a slider move repeats none of this catalogue-wide work."""
     shape = json.dumps([settings.rules or {}, settings.candidates, settings.rows], sort_keys=True, default=str)
     members = np.asarray(segment.members, dtype=np.int64)
-    key = ("candidates", hashlib.sha1(members.tobytes()).hexdigest(), segment.id, tuple(segment.keywords), shape)
+    key = ("candidates", digest(members), segment.id, tuple(segment.keywords), shape)
     return studio.made(key, lambda: _make_candidates(studio, segment, settings, rules))
 
 

@@ -182,7 +182,7 @@ class Studio:
             rows = rows[rows >= 0]
             return self.eval_users[rows], [self.eval_targets[r] for r in rows]
 
-        return self.made(("held_out", hashlib.sha1(users.tobytes()).hexdigest()), build)
+        return self.made(("held_out", digest(users)), build)
 
     def scores(self, users: np.ndarray) -> np.ndarray:
         """The final model's scores of every item for users with history: (n, I) float32."""
@@ -205,12 +205,12 @@ class Studio:
         if self.final is None or not hasattr(self.final, "candidate_scores"):
             return None
         members = np.asarray(members, dtype=np.int64)
-        given = hashlib.sha1(members.tobytes()).hexdigest()  # the member array as given: a slider move skips the unique below
+        given = digest(members)  # the member array as given: a slider move skips the unique below
         if given in self._relevance:
             return self._relevance[given]
         members = np.unique(members)
         members = members[self.rows_of(members) >= 0]
-        key = hashlib.sha1(members.tobytes()).hexdigest()
+        key = digest(members)
         if key not in self._relevance:
             self._relevance[key] = self.kept("relevance", (self.stage, members), lambda: self._mean_relevance(members),
                                              lambda a: a.shape == (self.n_items,) and a.dtype == np.float64)
@@ -228,13 +228,20 @@ class Studio:
                 np.add.at(total, items, scores - lowest)
         return total / max(len(members), 1)
 
-    def kept(self, kind: str, parts: tuple, compute, valid, keep: int = KEPT_PER_KIND):
-        """``compute()``, an array, kept in the studio's cache folder under ``kind`` and a key of the
-        model, the data set's files and ``parts`` (computed here when the studio has no cache)."""
+    def cache_place(self, *parts, by_model: bool = True) -> tuple[Path, str] | None:
+        """Where a value computed from this studio may be kept: (cache folder, key of the model
+        unless ``by_model`` is False, the data set's files and ``parts``); None when the studio has
+        no cache or its data set no files."""
         if self.cache is None or self.data.source is None:
-            return compute()
+            return None
         folder, model = self.cache
-        return cached_array(folder, kind, cache_key(model, self.data.source, *parts), compute, valid, keep=keep)
+        return folder, cache_key(*((model,) if by_model else ()), self.data.source, *parts)
+
+    def kept(self, kind: str, parts: tuple, compute, valid, keep: int = KEPT_PER_KIND):
+        """``compute()``, an array, kept at :meth:`cache_place` under ``kind`` (computed here when the
+        studio has no cache)."""
+        place = self.cache_place(*parts)
+        return compute() if place is None else cached_array(place[0], kind, place[1], compute, valid, keep=keep)
 
     def made(self, key, build):
         """``build()``, computed once per studio and key (a slider move must not repeat catalogue-wide work)."""
@@ -257,7 +264,7 @@ class Studio:
         out; idf = ln((1 + I) / (1 + df)) + 1 and rows are L2-normalised (scikit-learn's defaults).
         """
         if self._tfidf is None:
-            self._tfidf = self._kept_tfidf() if self.data.source is not None and self.cache is not None else _tfidf(self.data.items)
+            self._tfidf = self._kept_tfidf()
         return self._tfidf
 
     def _kept_tfidf(self):
@@ -272,9 +279,11 @@ class Studio:
                 matrix = sp.csr_matrix((f["data"], f["indices"], f["indptr"]), shape=tuple(f["shape"]))
                 return matrix, f["terms"].astype(object)
 
-        # The catalogue's text alone: kept under the data set's files, whatever the model.
-        return cached_file(self.cache[0], "tfidf", ".npz", cache_key(_TFIDF_FORMAT, self.data.source), lambda: _tfidf(self.data.items),
-                           load, save, valid=lambda v: v[0].shape[0] == self.n_items)
+        place = self.cache_place(_TFIDF_FORMAT, by_model=False)  # the catalogue's text alone: whatever the model
+        if place is None:
+            return _tfidf(self.data.items)
+        return cached_file(place[0], "tfidf", ".npz", place[1], lambda: _tfidf(self.data.items), load, save,
+                           valid=lambda v: v[0].shape[0] == self.n_items)
 
 
 _TFIDF_FORMAT = "1"
@@ -293,6 +302,11 @@ def _tfidf(items: pd.DataFrame):
     except ValueError:  # no term in two items (placeholder titles): no keywords
         matrix, terms = sp.csr_matrix((len(texts), 0), dtype=np.float32), np.array([], dtype=object)
     return matrix, terms
+
+
+def digest(array: np.ndarray) -> str:
+    """A key of an array's bytes for the studio's memos (a segment's members, a user list)."""
+    return hashlib.sha1(np.asarray(array).tobytes()).hexdigest()
 
 
 def _user_states(rec: FineTunedRecommender, histories: list[np.ndarray], cache: tuple[Path, str] | None) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from engine.core.constants import EVENT_COL, SEED, USER_COL
-from engine.core.files import cache_key, cached_file
+from engine.core.files import cached_file
 from engine.studio.context import Studio
 
 MIN_SEGMENT_SIZE = 20  # a segment with fewer users is never shown or exported (privacy)
@@ -765,12 +765,9 @@ def segment_catalogue(
         found = _learned(studio, method, k, k_range, space, random_state, describer) if learned else None
         return SegmentCatalogue(found, _rules(studio, describer) if rules else [], min_size)
 
-    if studio.cache is None or studio.data.source is None:
-        return build()
-    folder, model = studio.cache
-    key = cache_key(_CATALOGUE_FORMAT, model, studio.data.source, studio.stage, method, str(k), str(k_range), space, str(learned),
-                    str(rules), str(min_size), str(random_state), studio.users)
-    return cached_file(folder, "segments", ".npz", key, build, _read_catalogue, _write_catalogue)
+    place = studio.cache_place(_CATALOGUE_FORMAT, studio.stage, method, str(k), str(k_range), space, str(learned), str(rules),
+                               str(min_size), str(random_state), studio.users)
+    return build() if place is None else cached_file(place[0], "segments", ".npz", place[1], build, _read_catalogue, _write_catalogue)
 
 
 # A studio's segments are kept in its cache folder, keyed by the model, the data set's files, the
